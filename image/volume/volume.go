@@ -27,3 +27,9 @@ type Volume struct {
 	// LVM physical volumes): they are listed but not opened as filesystems.
 	Container bool `json:"container,omitempty"`
 }
+
+// Disk is what volumes are read from: an opened image or any sized ReaderAt.
+type Disk interface {
+	io.ReaderAt
+	Size() int64
+}
