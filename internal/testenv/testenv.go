@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"testing"
+	"time"
 )
 
 // RepoRoot is the folder holding go.mod.
@@ -115,4 +117,43 @@ func Output(t testing.TB, name string, args ...string) []byte {
 		t.Fatalf("%s %v: %v\n%s", name, args, err, stderr)
 	}
 	return out
+}
+
+// TrackHeap samples the Go heap every few milliseconds until the returned
+// function is called, which reports the peak bytes in use. Benchmarks use it
+// to show that memory does not grow with input size.
+func TrackHeap() (stop func() uint64) {
+	var peak uint64
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		var ms runtime.MemStats
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak {
+				peak = ms.HeapInuse
+			}
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() uint64 {
+		close(done)
+		<-finished
+		return peak
+	}
+}
+
+// Bench skips an expensive benchmark unless COLDCASE_BENCH=1 (make bench).
+func Bench(b *testing.B) {
+	b.Helper()
+	if os.Getenv("COLDCASE_BENCH") == "" {
+		b.Skip("set COLDCASE_BENCH=1 (make bench) to run this benchmark")
+	}
 }
