@@ -1,0 +1,366 @@
+package utmp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	iofs "io/fs"
+	"net/netip"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/coldcase-dfir/coldcase/artifacts"
+	"github.com/coldcase-dfir/coldcase/timeline"
+)
+
+func init() {
+	artifacts.Register(artifacts.Extractor{Name: "utmp", Order: 20, Run: Run})
+}
+
+// FileSummary tells what was read from one accounting file.
+type FileSummary struct {
+	Path     string `json:"path"`
+	Source   string `json:"source"` // wtmp, btmp, utmp, lastlog
+	Layout   string `json:"layout"`
+	Records  int    `json:"records"` // valid records, empty ones included
+	Events   int    `json:"events"`
+	Corrupt  int    `json:"corrupt_records,omitempty"`
+	Trailing int    `json:"trailing_bytes,omitempty"` // partial record at the end
+	Error    string `json:"error,omitempty"`
+}
+
+// Summary is what Run returns: one line per file read.
+type Summary struct {
+	Files []FileSummary `json:"files"`
+}
+
+// Bases are the accounting files Run reads, with their rotations.
+var Bases = []struct{ Path, Source string }{
+	{"var/log/wtmp", "wtmp"},
+	{"var/log/btmp", "btmp"},
+	{"var/run/utmp", "utmp"},
+	{"run/utmp", "utmp"},
+}
+
+// Run reads wtmp, btmp, utmp (with rotations) and lastlog from the guest
+// tree and emits their events.
+func Run(ctx context.Context, env *artifacts.Env) (any, error) {
+	sum := &Summary{}
+	seen := map[string]bool{}
+	for _, b := range Bases {
+		for _, p := range artifacts.Rotated(env.FS, b.Path) {
+			if err := ctx.Err(); err != nil {
+				return sum, err
+			}
+			// /var/run is usually a link to /run: read the file once.
+			if fi, err := iofs.Stat(env.FS, p); err != nil || !fi.Mode().IsRegular() || seen[canonical(env.FS, p)] {
+				continue
+			}
+			seen[canonical(env.FS, p)] = true
+			fs := readUtmpFile(ctx, env, p, b.Source)
+			sum.Files = append(sum.Files, fs)
+		}
+	}
+	if fi, err := iofs.Stat(env.FS, "var/log/lastlog"); err == nil && fi.Mode().IsRegular() {
+		sum.Files = append(sum.Files, readLastlogFile(ctx, env, "var/log/lastlog"))
+	}
+	return sum, nil
+}
+
+func canonical(fsys iofs.FS, p string) string {
+	if strings.HasPrefix(p, "var/run/") {
+		if rl, ok := fsys.(iofs.ReadLinkFS); ok {
+			if t, err := rl.ReadLink("var/run"); err == nil && strings.Trim(t, "/.") == "run" {
+				return strings.TrimPrefix(p, "var/")
+			}
+		}
+	}
+	return p
+}
+
+func readUtmpFile(ctx context.Context, env *artifacts.Env, p, source string) FileSummary {
+	fs := FileSummary{Path: "/" + p, Source: source}
+	warn := func(off int64, msg string) {
+		env.Warn(artifacts.Warning{Source: source, Path: "/" + p, Offset: off, Msg: msg})
+	}
+	rc, err := artifacts.OpenLog(env.FS, p)
+	if err != nil {
+		fs.Error = err.Error()
+		warn(0, err.Error())
+		return fs
+	}
+	defer rc.Close()
+	r, err := NewStreamReader(rc)
+	if err != nil {
+		fs.Error = err.Error()
+		warn(0, err.Error())
+		return fs
+	}
+	fs.Layout = r.Layout().Name
+	evidence := env.Evidence(p)
+	for n := 0; ; n++ {
+		if n%4096 == 0 && ctx.Err() != nil {
+			fs.Error = ctx.Err().Error()
+			return fs
+		}
+		rec, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		var ce *CorruptRecordError
+		if errors.As(err, &ce) {
+			fs.Corrupt++
+			warn(ce.Offset, ce.Error())
+			continue
+		}
+		if err != nil {
+			fs.Error = err.Error()
+			warn(0, err.Error())
+			break
+		}
+		fs.Records++
+		ev, ok := RecordEvent(rec, source)
+		if !ok {
+			continue
+		}
+		ev.Evidence = evidence
+		ev.Evidence.Offset = rec.Offset
+		if err := env.Emit(ev); err != nil {
+			fs.Error = err.Error()
+			return fs
+		}
+		fs.Events++
+	}
+	fs.Trailing = r.Trailing()
+	return fs
+}
+
+// RecordEvent turns a record into its timeline event (without evidence),
+// following the conventions of the package documentation. It returns false
+// for records that carry no event.
+func RecordEvent(rec *Record, source string) (timeline.Event, bool) {
+	if rec.Type == Empty || rec.Time.IsZero() {
+		return timeline.Event{}, false
+	}
+	desc := ""
+	switch {
+	case source == "btmp":
+		desc = "Failed login"
+	case rec.Type == UserProcess:
+		desc = "Login"
+	case rec.Type == DeadProcess:
+		desc = "Logout"
+	case rec.Type == BootTime:
+		desc = "Boot"
+	case rec.Type == RunLevel && rec.User == "shutdown":
+		desc = "Shutdown"
+	case rec.Type == RunLevel:
+		desc = "Run level"
+	case rec.Type == NewTime || rec.Type == OldTime:
+		desc = "Clock change"
+	case rec.Type == InitProcess:
+		desc = "Init process"
+	case rec.Type == LoginProcess:
+		desc = "Login process"
+	default:
+		desc = "Accounting"
+	}
+	ev := timeline.Event{
+		Time:          rec.Time,
+		TimestampDesc: desc,
+		Source:        source,
+		User:          rec.User,
+		IP:            rec.RemoteIP(),
+		Attrs: map[string]string{
+			"tty":  rec.Line,
+			"type": rec.Type.String(),
+			"pid":  strconv.Itoa(int(rec.PID)),
+		},
+	}
+	if rec.Host != "" {
+		ev.Attrs["host"] = rec.Host
+	}
+	if rec.Session != 0 {
+		ev.Attrs["session"] = strconv.FormatInt(rec.Session, 10)
+	}
+	ev.Message = recordMessage(desc, rec, ev.IP)
+	return ev, true
+}
+
+func recordMessage(desc string, rec *Record, ip string) string {
+	var b strings.Builder
+	b.WriteString(desc)
+	if rec.User != "" {
+		b.WriteString(" " + rec.User)
+	}
+	switch rec.Type {
+	case BootTime, RunLevel:
+		if rec.Line != "" && rec.Line != "~" {
+			b.WriteString(" (" + rec.Line + ")")
+		}
+	default:
+		if rec.Line != "" {
+			b.WriteString(" on " + rec.Line)
+		}
+		if rec.Host != "" {
+			b.WriteString(" from " + rec.Host)
+		} else if ip != "" {
+			b.WriteString(" from " + ip)
+		}
+	}
+	if rec.PID != 0 {
+		b.WriteString(" pid " + strconv.Itoa(int(rec.PID)))
+	}
+	return b.String()
+}
+
+func readLastlogFile(ctx context.Context, env *artifacts.Env, p string) FileSummary {
+	fs := FileSummary{Path: "/" + p, Source: "lastlog"}
+	warn := func(off int64, msg string) {
+		env.Warn(artifacts.Warning{Source: "lastlog", Path: "/" + p, Offset: off, Msg: msg})
+	}
+	ra, size, closer, err := openReaderAt(env.FS, p)
+	if err != nil {
+		fs.Error = err.Error()
+		warn(0, err.Error())
+		return fs
+	}
+	defer closer.Close()
+	lr, err := NewLastlogReader(ra, size)
+	if err != nil {
+		fs.Error = err.Error()
+		warn(0, err.Error())
+		return fs
+	}
+	fs.Layout = fmt.Sprintf("lastlog-%d", lr.Layout().Size)
+	if lr.Layout().BigEndian {
+		fs.Layout += "-be"
+	}
+	names := passwdNames(env.FS)
+	evidence := env.Evidence(p)
+	for {
+		if ctx.Err() != nil {
+			fs.Error = ctx.Err().Error()
+			return fs
+		}
+		e, err := lr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			fs.Error = err.Error()
+			warn(lr.off, err.Error())
+			break
+		}
+		fs.Records++
+		if e.Time.IsZero() {
+			continue
+		}
+		ev := LastlogEvent(e, names[e.UID])
+		ev.Evidence = evidence
+		ev.Evidence.Offset = e.Offset
+		if err := env.Emit(ev); err != nil {
+			fs.Error = err.Error()
+			return fs
+		}
+		fs.Events++
+	}
+	return fs
+}
+
+// LastlogEvent turns a lastlog entry into its event (without evidence);
+// user is the UID's name, or "" to use the UID.
+func LastlogEvent(e *LastlogEntry, user string) timeline.Event {
+	uid := strconv.FormatUint(uint64(e.UID), 10)
+	if user == "" {
+		user = uid
+	}
+	ev := timeline.Event{
+		Time:          e.Time,
+		TimestampDesc: "Last login",
+		Source:        "lastlog",
+		User:          user,
+		Attrs:         map[string]string{"uid": uid, "tty": e.Line},
+	}
+	msg := "Last login " + user
+	if e.Line != "" {
+		msg += " on " + e.Line
+	}
+	if e.Host != "" {
+		ev.Attrs["host"] = e.Host
+		msg += " from " + e.Host
+		if a, err := netip.ParseAddr(e.Host); err == nil {
+			ev.IP = a.Unmap().String()
+		}
+	}
+	ev.Message = msg
+	return ev
+}
+
+// passwdNames maps UIDs to names from the guest's /etc/passwd; the full
+// users extractor lives elsewhere, this only labels lastlog records.
+func passwdNames(fsys iofs.FS) map[uint32]string {
+	names := map[uint32]string{}
+	b, err := artifacts.ReadSmall(fsys, "etc/passwd")
+	if err != nil {
+		return names
+	}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		f := strings.Split(string(line), ":")
+		if len(f) < 3 || f[0] == "" || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		uid, err := strconv.ParseUint(f[2], 10, 32)
+		if err != nil {
+			continue
+		}
+		if _, dup := names[uint32(uid)]; !dup { // first entry wins, as getpwuid
+			names[uint32(uid)] = f[0]
+		}
+	}
+	return names
+}
+
+// openReaderAt opens a guest file for random access. Files of io/fs
+// implementations that lack ReadAt but can Seek are read under a lock.
+func openReaderAt(fsys iofs.FS, p string) (io.ReaderAt, int64, io.Closer, error) {
+	f, err := fsys.Open(p)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, nil, err
+	}
+	if ra, ok := f.(io.ReaderAt); ok {
+		return ra, fi.Size(), f, nil
+	}
+	if rs, ok := f.(io.ReadSeeker); ok {
+		return &seekReaderAt{rs: rs}, fi.Size(), f, nil
+	}
+	f.Close()
+	return nil, 0, nil, fmt.Errorf("%s: file supports neither ReadAt nor Seek", path.Clean("/"+p))
+}
+
+type seekReaderAt struct {
+	mu sync.Mutex
+	rs io.ReadSeeker
+}
+
+func (s *seekReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.rs.Seek(off, io.SeekStart); err != nil {
+		return 0, err
+	}
+	n, err := io.ReadFull(s.rs, p)
+	if err == io.ErrUnexpectedEOF {
+		err = io.EOF
+	}
+	return n, err
+}
