@@ -1,0 +1,363 @@
+package fat
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	iofs "io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	cfs "github.com/coldcase-dfir/coldcase/fs"
+	"github.com/coldcase-dfir/coldcase/internal/testenv"
+)
+
+// buildImage runs testdata/fat/mkimage.sh for one FAT width.
+func buildImage(t *testing.T, bits int) string {
+	t.Helper()
+	testenv.NeedTool(t, "mkfs.vfat", "mcopy", "mdel")
+	img := filepath.Join(t.TempDir(), fmt.Sprintf("fat%d.img", bits))
+	script := filepath.Join(testenv.RepoRoot(t), "testdata", "fat", "mkimage.sh")
+	cmd := exec.Command("sh", script, img, strconv.Itoa(bits))
+	cmd.Env = append(os.Environ(), "PATH="+os.Getenv("PATH")+":/usr/sbin:/sbin")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("mkimage.sh: %v\n%s", err, out)
+	}
+	return img
+}
+
+func openImage(t testing.TB, path string) *FS {
+	t.Helper()
+	fh, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fh.Close() })
+	fi, err := fh.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !Probe(fh, fi.Size()) {
+		t.Fatalf("Probe(%s) = false", path)
+	}
+	f, err := Open(fh, fi.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// tskEntry is one line of `fls -m` (TSK 3 bodyfile).
+type tskEntry struct {
+	path                       string
+	inode                      uint64
+	dir                        bool
+	size                       int64
+	atime, mtime, ctime, btime int64
+}
+
+// flsBody runs fls -r -p -m / with TZ=UTC: TSK renders FAT's zone-less
+// local times through the C library's local time, so UTC makes them the
+// same wall-clock values this package returns.
+func flsBody(t *testing.T, img string, extra ...string) (live, deleted map[string]tskEntry) {
+	t.Helper()
+	testenv.NeedTool(t, "fls")
+	p, _ := testenv.LookPath("fls")
+	cmd := exec.Command(p, append(append([]string{"-r", "-p", "-m", "/"}, extra...), img)...)
+	cmd.Env = append(os.Environ(), "TZ=UTC")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("fls: %v", err)
+	}
+	live, deleted = map[string]tskEntry{}, map[string]tskEntry{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.Split(sc.Text(), "|")
+		if len(f) != 11 {
+			t.Fatalf("fls line %q", sc.Text())
+		}
+		name := strings.TrimPrefix(f[1], "/")
+		if strings.HasSuffix(name, "(Volume Label Entry)") || strings.HasPrefix(name, "$") {
+			continue // TSK's pseudo files: label slot, $MBR, $FAT1/2, $OrphanFiles
+		}
+		num := func(s string) int64 {
+			v, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				t.Fatalf("fls field %q: %v", s, err)
+			}
+			return v
+		}
+		ino, _, _ := strings.Cut(f[2], "-")
+		e := tskEntry{inode: uint64(num(ino)), dir: strings.HasPrefix(f[3], "d/"), size: num(f[6]),
+			atime: num(f[7]), mtime: num(f[8]), ctime: num(f[9]), btime: num(f[10])}
+		if n, ok := strings.CutSuffix(name, " (deleted)"); ok {
+			e.path = n
+			deleted[n] = e
+		} else {
+			e.path = name
+			live[name] = e
+		}
+	}
+	return live, deleted
+}
+
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+func compareEntry(t *testing.T, p string, st *cfs.Stat, isDir bool, want tskEntry) {
+	t.Helper()
+	got := tskEntry{path: p, inode: st.Inode, dir: isDir, size: st.Size,
+		atime: unixOrZero(st.Atime), mtime: unixOrZero(st.Mtime), ctime: unixOrZero(st.Ctime), btime: unixOrZero(st.Btime)}
+	if got != want {
+		t.Errorf("%s:\n got %+v\nwant %+v (fls)", p, got, want)
+	}
+}
+
+func TestAgainstTSK(t *testing.T) {
+	for _, bits := range []int{12, 16, 32} {
+		t.Run(fmt.Sprintf("FAT%d", bits), func(t *testing.T) {
+			testenv.NeedTool(t, "fls", "icat")
+			img := buildImage(t, bits)
+			f := openImage(t, img)
+			if f.Bits() != bits {
+				t.Fatalf("Bits() = %d, want %d", f.Bits(), bits)
+			}
+			live, deleted := flsBody(t, img)
+			if len(live) < 300 {
+				t.Fatalf("fls lists only %d entries; the image script changed?", len(live))
+			}
+			seen := map[string]bool{}
+			var files []string
+			err := iofs.WalkDir(f, ".", func(p string, d iofs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				if p == "." {
+					return nil
+				}
+				fi, err := d.Info()
+				if err != nil {
+					return err
+				}
+				want, ok := live[p]
+				if !ok {
+					t.Errorf("we list %q, fls does not", p)
+					return nil
+				}
+				seen[p] = true
+				compareEntry(t, p, cfs.StatOf(fi), d.IsDir(), want)
+				if !d.IsDir() {
+					files = append(files, p)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for p := range live {
+				if !seen[p] {
+					t.Errorf("fls lists %q, we do not", p)
+				}
+			}
+			// Bytes equal icat's for every file.
+			icat, _ := testenv.LookPath("icat")
+			for _, p := range files {
+				got, err := iofs.ReadFile(f, p)
+				if err != nil {
+					t.Fatalf("%s: %v", p, err)
+				}
+				want, err := exec.Command(icat, img, strconv.FormatUint(live[p].inode, 10)).Output()
+				if err != nil {
+					t.Fatalf("icat %s: %v", p, err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Errorf("%s: %d bytes differ from icat's %d", p, len(got), len(want))
+				}
+			}
+			// Deleted entries.
+			del, err := f.Deleted()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(del) == 0 || len(del) != len(deleted) {
+				t.Errorf("Deleted() gives %d entries, fls -d %d", len(del), len(deleted))
+			}
+			for _, d := range del {
+				want, ok := deleted[d.Path]
+				if !ok {
+					t.Errorf("deleted %q not in fls", d.Path)
+					continue
+				}
+				if !d.Stat.Deleted {
+					t.Errorf("%s: Deleted flag not set", d.Path)
+				}
+				compareEntry(t, d.Path, &d.Stat, d.Stat.Mode.IsDir(), want)
+			}
+			info := f.Info()
+			if info.Label != fmt.Sprintf("COLD%d", bits) || info.UUID != "1234-ABCD" || info.Type != "vfat" {
+				t.Errorf("Info() = %+v", info)
+			}
+			// The EFI boot loader path a guest's /boot/efi would hold,
+			// also found case-insensitively as firmware does.
+			for _, p := range []string{"EFI/BOOT/BOOTX64.EFI", "efi/boot/bootx64.efi"} {
+				b, err := iofs.ReadFile(f, p)
+				if err != nil || string(b) != "MZ fake efi loader\n" {
+					t.Errorf("%s: %q, %v", p, b, err)
+				}
+			}
+		})
+	}
+}
+
+// TestAgainstMdir compares names, 8.3 names and sizes with mtools' mdir.
+func TestAgainstMdir(t *testing.T) {
+	testenv.NeedTool(t, "mdir")
+	img := buildImage(t, 32)
+	f := openImage(t, img)
+	p, _ := testenv.LookPath("mdir")
+	cmd := exec.Command(p, "-/", "-a", "-i", img, "::/")
+	cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1", "LC_ALL=C.UTF-8")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("mdir: %v", err)
+	}
+	dir := ""
+	checked := 0
+	for _, line := range strings.Split(string(out), "\n") {
+		if d, ok := strings.CutPrefix(line, "Directory for ::/"); ok {
+			dir = d
+			continue
+		}
+		r := []rune(line)
+		if len(r) < 40 || r[8] != ' ' || r[12] != ' ' || line[0] == ' ' {
+			continue
+		}
+		base, ext := strings.TrimRight(string(r[0:8]), " "), strings.TrimRight(string(r[9:12]), " ")
+		if base == "." || base == ".." {
+			continue
+		}
+		short := base
+		if ext != "" {
+			short += "." + ext
+		}
+		name := short
+		if len(r) > 42 {
+			name = string(r[42:])
+		}
+		sizeField := strings.TrimSpace(string(r[12:22]))
+		fi, err := f.Stat(strings.TrimPrefix(dir+"/"+name, "/"))
+		if err != nil {
+			t.Errorf("mdir lists %s/%s: %v", dir, name, err)
+			continue
+		}
+		if fi.Name() != name {
+			t.Errorf("%s/%s: our name %q", dir, name, fi.Name())
+		}
+		if isASCII(short) && !strings.EqualFold(ShortName(fi), short) {
+			t.Errorf("%s/%s: 8.3 name %q, mdir %q", dir, name, ShortName(fi), short)
+		}
+		if sizeField != "<DIR>" {
+			if want, err := strconv.ParseInt(strings.ReplaceAll(sizeField, " ", ""), 10, 64); err != nil || fi.Size() != want {
+				t.Errorf("%s/%s: size %d, mdir %q", dir, name, fi.Size(), sizeField)
+			}
+		}
+		checked++
+	}
+	if checked < 300 {
+		t.Fatalf("only %d mdir entries checked", checked)
+	}
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// TestLFNSurrogates builds long-name slots by the VFAT rules for a name
+// outside the BMP (mtools cannot write one) and checks the decoding, and
+// that a wrong checksum makes the reader fall back to the 8.3 name.
+func TestLFNSurrogates(t *testing.T) {
+	long := "smile 😀 face.txt"
+	short := []byte("SMILE_~1TXT")
+	dir := buildLFNSlots(long, short, shortChecksum(short))
+	b := &bpb{bytesPerSector: 512, bits: 32}
+	l := parseDir(dir, func(i int) int64 { return int64(i) * 32 }, b)
+	if len(l.live) != 1 || l.live[0].name != long || l.live[0].short != "SMILE_~1.TXT" {
+		t.Fatalf("got %+v", l.live[0])
+	}
+	bad := buildLFNSlots(long, short, shortChecksum(short)+1)
+	l = parseDir(bad, func(i int) int64 { return int64(i) * 32 }, b)
+	if len(l.live) != 1 || l.live[0].name != "SMILE_~1.TXT" {
+		t.Fatalf("bad checksum: got %q", l.live[0].name)
+	}
+}
+
+func buildLFNSlots(long string, short []byte, sum byte) []byte {
+	u := utf16Encode(long)
+	u = append(u, 0)
+	for len(u)%13 != 0 {
+		u = append(u, 0xffff)
+	}
+	n := len(u) / 13
+	var out []byte
+	for seq := n; seq >= 1; seq-- {
+		e := make([]byte, 32)
+		e[0] = byte(seq)
+		if seq == n {
+			e[0] |= 0x40
+		}
+		e[11] = attrLFN
+		e[13] = sum
+		part := u[(seq-1)*13 : seq*13]
+		for i, o := range [13]int{1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30} {
+			e[o], e[o+1] = byte(part[i]), byte(part[i]>>8)
+		}
+		out = append(out, e...)
+	}
+	e := make([]byte, 32)
+	copy(e, short)
+	e[11] = attrArchive
+	out = append(out, e...)
+	return append(out, make([]byte, 32)...)
+}
+
+func utf16Encode(s string) []uint16 {
+	var u []uint16
+	for _, r := range s {
+		if r >= 0x10000 {
+			r -= 0x10000
+			u = append(u, uint16(0xd800+(r>>10)), uint16(0xdc00+(r&0x3ff)))
+		} else {
+			u = append(u, uint16(r))
+		}
+	}
+	return u
+}
+
+func TestDosTime(t *testing.T) {
+	// 2023-09-23 09:33:49.72: date ((43<<9)|(9<<5)|23), time (9<<11|33<<5|24), 10ms count 172.
+	got := dosTime(43<<9|9<<5|23, 9<<11|33<<5|24, 172)
+	want := time.Date(2023, 9, 23, 9, 33, 49, 720_000_000, time.UTC)
+	if !got.Equal(want) {
+		t.Fatalf("dosTime = %v, want %v", got, want)
+	}
+	if !dosTime(0, 0, 0).IsZero() || !dosTime(43<<9|13<<5|1, 0, 0).IsZero() {
+		t.Fatal("invalid dates must give the zero time")
+	}
+}
+
+var _ = io.EOF
