@@ -1,0 +1,603 @@
+// Package ext4 reads ext2, ext3 and ext4 filesystems read-only from an
+// io.ReaderAt, for forensics: every inode's four times with nanoseconds
+// (including i_crtime and dates past 2038), owners, extended attributes,
+// and the inodes and names deleted files leave behind.
+//
+// It follows the on-disk layout of the kernel's fs/ext4/ext4.h: the
+// superblock, 32- or 64-byte group descriptors (meta_bg included), inodes
+// of any size, extent trees, ext2/3 indirect blocks, inline data, linear
+// and htree directories (whose leaves a linear read lists in full), and
+// xattrs in the inode and in an external block. Checksums are not
+// verified and the journal is not replayed: a filesystem that needs
+// recovery opens as it is on disk and Info reports it Dirty.
+//
+// Every offset, count and link read from the volume is checked; a bad
+// structure is an error naming the inode, block and byte offset. Extent
+// trees and indirect blocks may not revisit a block, directory lookups
+// refuse a directory that contains one of its ancestors, and symlinks are
+// followed at most 40 times.
+//
+// Importing the package registers the "ext4" driver with coldcase's fs
+// package.
+package ext4
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	iofs "io/fs"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	cfs "github.com/coldcase-dfir/coldcase/fs"
+)
+
+func init() {
+	cfs.Register(cfs.Driver{Name: "ext4", Probe: Probe, Open: func(r io.ReaderAt, size int64) (cfs.FS, error) {
+		return Open(r, size)
+	}})
+}
+
+// Probe reports whether the volume carries the ext2/3/4 superblock magic.
+func Probe(r io.ReaderAt, size int64) bool {
+	var b [2]byte
+	if size < superblockOffset+superblockSize {
+		return false
+	}
+	if _, err := r.ReadAt(b[:], superblockOffset+0x38); err != nil {
+		return false
+	}
+	return binary.LittleEndian.Uint16(b[:]) == magic
+}
+
+// FS is an opened ext2/3/4 filesystem. It is safe for concurrent use.
+type FS struct {
+	r     io.ReaderAt
+	size  int64
+	sb    *Superblock
+	bs    int64
+	cache *chunkCache
+	gds   []groupDesc
+	notes []string
+
+	dirMu    sync.Mutex
+	dirCache map[uint64]*dirIndex // lookups by name, bounded by dirCacheMax names
+	dirNames int
+}
+
+// Open reads the superblock and group descriptors of the filesystem on r,
+// which holds size bytes.
+func Open(r io.ReaderAt, size int64) (*FS, error) {
+	c := newChunkCache(r, size)
+	b, err := c.readMeta(superblockOffset, superblockSize)
+	if err != nil {
+		return nil, fmt.Errorf("ext4: superblock: %w", err)
+	}
+	sb, err := parseSuperblock(b)
+	if err != nil {
+		return nil, fmt.Errorf("ext4: %w", err)
+	}
+	f := &FS{r: r, size: size, sb: sb, bs: sb.BlockSize(), cache: c, dirCache: map[uint64]*dirIndex{}}
+
+	groups := sb.groupCount()
+	if need := (uint64(sb.InodesCount) + uint64(sb.InodesPerGroup) - 1) / uint64(sb.InodesPerGroup); need > groups {
+		return nil, fmt.Errorf("ext4: superblock at %#x: %d inodes need %d groups, the blocks make %d", superblockOffset, sb.InodesCount, need, groups)
+	}
+	// Descriptors must lie in the volume, which bounds their number by its size.
+	if groups*uint64(sb.DescSize) > uint64(size) {
+		return nil, fmt.Errorf("ext4: superblock at %#x: %d group descriptors do not fit in a %d-byte volume", superblockOffset, groups, size)
+	}
+	if fsBytes := sb.BlocksCount * uint64(f.bs); fsBytes > uint64(size) {
+		f.notes = append(f.notes, fmt.Sprintf("volume is %d bytes, shorter than the filesystem's %d", size, fsBytes))
+	}
+	perBlock := uint64(f.bs) / uint64(sb.DescSize)
+	f.gds = make([]groupDesc, groups)
+	for i := uint64(0); i < groups; i += perBlock {
+		blk := sb.descBlock(i / perBlock)
+		if blk >= sb.BlocksCount {
+			return nil, fmt.Errorf("ext4: group descriptor block %d past the filesystem's %d blocks", blk, sb.BlocksCount)
+		}
+		db, err := c.readMeta(int64(blk)*f.bs, f.bs)
+		if err != nil {
+			return nil, fmt.Errorf("ext4: group descriptors at block %d: %w", blk, err)
+		}
+		for j := uint64(0); j < perBlock && i+j < groups; j++ {
+			f.gds[i+j] = parseGroupDesc(db[j*uint64(sb.DescSize):], sb.FeatureIncompat&incompat64Bit != 0)
+		}
+	}
+	if sb.FeatureIncompat&incompatRecover != 0 {
+		f.notes = append(f.notes, "journal needs recovery (needs_recovery set); read as on disk, not replayed")
+	}
+	if sb.State&1 == 0 {
+		f.notes = append(f.notes, "not cleanly unmounted (state not clean)")
+	}
+	if sb.State&2 != 0 {
+		f.notes = append(f.notes, "errors detected (state has errors)")
+	}
+	if sb.LastOrphan != 0 {
+		f.notes = append(f.notes, fmt.Sprintf("orphan inode list starts at inode %d", sb.LastOrphan))
+	}
+	f.notes = append(f.notes, "features: "+strings.Join(sb.Features(), " "))
+	if _, err := f.inode(rootIno); err != nil {
+		return nil, fmt.Errorf("ext4: root directory: %w", err)
+	}
+	return f, nil
+}
+
+const rootIno = 2
+
+// Superblock returns the decoded superblock.
+func (f *FS) Superblock() *Superblock { return f.sb }
+
+// Info describes the filesystem.
+func (f *FS) Info() cfs.Info {
+	sb := f.sb
+	return cfs.Info{
+		Type:          sb.Type(),
+		Label:         sb.VolumeName,
+		UUID:          sb.UUIDString(),
+		Size:          int64(sb.BlocksCount) * f.bs,
+		BlockSize:     int(f.bs),
+		LastMounted:   sb.LastMounted,
+		LastMountTime: sb.Mtime,
+		LastWriteTime: sb.Wtime,
+		Created:       sb.MkfsTime,
+		Dirty:         sb.FeatureIncompat&incompatRecover != 0 || sb.State&1 == 0,
+		Notes:         slices.Clone(f.notes),
+	}
+}
+
+// Inode reads inode number ino.
+func (f *FS) inode(ino uint64) (*Inode, error) {
+	if ino == 0 || ino > uint64(f.sb.InodesCount) {
+		return nil, fmt.Errorf("inode %d out of range (1..%d)", ino, f.sb.InodesCount)
+	}
+	g := (ino - 1) / uint64(f.sb.InodesPerGroup)
+	idx := (ino - 1) % uint64(f.sb.InodesPerGroup)
+	if g >= uint64(len(f.gds)) {
+		return nil, fmt.Errorf("inode %d: group %d beyond %d groups", ino, g, len(f.gds))
+	}
+	tbl := f.gds[g].InodeTable
+	tblBlocks := (uint64(f.sb.InodesPerGroup)*uint64(f.sb.InodeSize) + uint64(f.bs) - 1) / uint64(f.bs)
+	if tbl == 0 || tbl+tblBlocks > f.sb.BlocksCount {
+		return nil, fmt.Errorf("inode %d: group %d inode table at block %d outside the filesystem", ino, g, tbl)
+	}
+	off := int64(tbl)*f.bs + int64(idx)*int64(f.sb.InodeSize)
+	b, err := f.cache.readMeta(off, int64(f.sb.InodeSize))
+	if err != nil {
+		return nil, fmt.Errorf("inode %d: %w", ino, err)
+	}
+	return parseInode(ino, off, b), nil
+}
+
+// Inode returns the decoded inode ino, for callers that work by number.
+func (f *FS) Inode(ino uint64) (*Inode, error) { return f.inode(ino) }
+
+// Runs returns the block map of inode ino (nil for inline data).
+func (f *FS) Runs(ino uint64) ([]Run, error) {
+	in, err := f.inode(ino)
+	if err != nil {
+		return nil, err
+	}
+	d, err := f.dataOf(in)
+	if err != nil {
+		return nil, err
+	}
+	return d.runs, nil
+}
+
+// stat builds the shared forensic metadata of an inode.
+func (f *FS) stat(in *Inode) (*cfs.Stat, error) {
+	st := &cfs.Stat{
+		Inode:   in.Num,
+		Mode:    fileMode(in.Mode),
+		RawMode: uint32(in.Mode),
+		Size:    int64(in.Size),
+		UID:     in.UID,
+		GID:     in.GID,
+		Nlink:   uint32(in.Links),
+		Atime:   in.Atime,
+		Mtime:   in.Mtime,
+		Ctime:   in.Ctime,
+		Btime:   in.Btime,
+	}
+	if in.Dtime != 0 {
+		st.Dtime = time.Unix(int64(in.Dtime), 0).UTC()
+	}
+	if st.Size < 0 {
+		return st, fmt.Errorf("inode %d at %#x: size %d out of range", in.Num, in.Offset, in.Size)
+	}
+	x, err := f.xattrs(in)
+	st.Xattrs = x
+	if err != nil {
+		return st, err
+	}
+	if in.isSymlink() {
+		t, err := f.readlinkInode(in)
+		if err != nil {
+			return st, err
+		}
+		st.Target = t
+	}
+	return st, nil
+}
+
+// maxSymlink bounds a symlink target; the kernel's is one page.
+const maxSymlink = 4096
+
+func (f *FS) readlinkInode(in *Inode) (string, error) {
+	if in.Size > maxSymlink {
+		return "", fmt.Errorf("inode %d at %#x: symlink of %d bytes exceeds %d", in.Num, in.Offset, in.Size, maxSymlink)
+	}
+	d, err := f.dataOf(in)
+	if err != nil {
+		return "", err
+	}
+	buf := make([]byte, in.Size)
+	if n, err := d.ReadAt(buf, 0); n < len(buf) {
+		return "", fmt.Errorf("inode %d: symlink target: %w", in.Num, err)
+	}
+	return string(buf), nil
+}
+
+// dirIndex is a parsed directory kept for name lookups.
+type dirIndex struct {
+	names map[string]uint32
+}
+
+const dirCacheMax = 1 << 18 // names held across cached directories
+
+// lookup finds name in directory inode dir.
+func (f *FS) lookup(dir *Inode, name string) (uint32, bool, error) {
+	f.dirMu.Lock()
+	di := f.dirCache[dir.Num]
+	f.dirMu.Unlock()
+	if di == nil {
+		di = &dirIndex{names: map[string]uint32{}}
+		err := f.readDir(dir, false, func(e dirent) error {
+			di.names[string(e.Name)] = e.Ino
+			return nil
+		})
+		if err != nil {
+			// A damaged directory is still searched as far as it reads.
+			if ino, ok := di.names[name]; ok {
+				return ino, true, nil
+			}
+			return 0, false, err
+		}
+		f.dirMu.Lock()
+		if f.dirNames+len(di.names) > dirCacheMax {
+			clear(f.dirCache)
+			f.dirNames = 0
+		}
+		f.dirCache[dir.Num] = di
+		f.dirNames += len(di.names)
+		f.dirMu.Unlock()
+	}
+	ino, ok := di.names[name]
+	return ino, ok, nil
+}
+
+const (
+	maxHops  = 40   // symlinks followed in one resolution, as Linux's MAXSYMLINKS
+	maxDepth = 2048 // directories deep, as PATH_MAX allows
+)
+
+// ErrCycle is returned when a path goes through a directory that contains
+// one of its own ancestors.
+var ErrCycle = errors.New("directory cycle")
+
+// resolve walks name from the root and returns its inode. follow makes
+// the last element's symlink followed too; intermediate ones always are.
+func (f *FS) resolve(op, name string, follow bool) (*Inode, error) {
+	if !iofs.ValidPath(name) {
+		return nil, &iofs.PathError{Op: op, Path: name, Err: iofs.ErrInvalid}
+	}
+	root, err := f.inode(rootIno)
+	if err != nil {
+		return nil, &iofs.PathError{Op: op, Path: name, Err: err}
+	}
+	stack := []*Inode{root}
+	hops := 0
+	var parts []string
+	if name != "." {
+		parts = strings.Split(name, "/")
+	}
+	for len(parts) > 0 {
+		elem := parts[0]
+		parts = parts[1:]
+		cur := stack[len(stack)-1]
+		switch elem {
+		case "", ".":
+			continue
+		case "..":
+			if len(stack) > 1 {
+				stack = stack[:len(stack)-1]
+			}
+			continue
+		}
+		if !cur.isDir() {
+			return nil, &iofs.PathError{Op: op, Path: name, Err: fmt.Errorf("inode %d is not a directory: %w", cur.Num, iofs.ErrNotExist)}
+		}
+		ino, ok, err := f.lookup(cur, elem)
+		if err != nil {
+			return nil, &iofs.PathError{Op: op, Path: name, Err: err}
+		}
+		if !ok {
+			return nil, &iofs.PathError{Op: op, Path: name, Err: iofs.ErrNotExist}
+		}
+		next, err := f.inode(uint64(ino))
+		if err != nil {
+			return nil, &iofs.PathError{Op: op, Path: name, Err: err}
+		}
+		if next.isSymlink() && (len(parts) > 0 || follow) {
+			hops++
+			if hops > maxHops {
+				return nil, &iofs.PathError{Op: op, Path: name, Err: fmt.Errorf("more than %d symlinks", maxHops)}
+			}
+			target, err := f.readlinkInode(next)
+			if err != nil {
+				return nil, &iofs.PathError{Op: op, Path: name, Err: err}
+			}
+			if strings.HasPrefix(target, "/") {
+				stack = stack[:1]
+			}
+			parts = append(strings.Split(target, "/"), parts...)
+			continue
+		}
+		if next.isDir() {
+			for _, a := range stack {
+				if a.Num == next.Num {
+					return nil, &iofs.PathError{Op: op, Path: name, Err: fmt.Errorf("%w: inode %d is its own ancestor", ErrCycle, next.Num)}
+				}
+			}
+			if len(stack) >= maxDepth {
+				return nil, &iofs.PathError{Op: op, Path: name, Err: fmt.Errorf("deeper than %d directories", maxDepth)}
+			}
+		}
+		stack = append(stack, next)
+	}
+	return stack[len(stack)-1], nil
+}
+
+// fileInfo is the FileInfo of every object this package returns.
+type fileInfo struct {
+	name string
+	st   *cfs.Stat
+}
+
+func (fi *fileInfo) Name() string                 { return fi.name }
+func (fi *fileInfo) Size() int64                  { return fi.st.Size }
+func (fi *fileInfo) Mode() iofs.FileMode          { return fi.st.Mode }
+func (fi *fileInfo) ModTime() time.Time           { return fi.st.Mtime }
+func (fi *fileInfo) IsDir() bool                  { return fi.st.Mode.IsDir() }
+func (fi *fileInfo) Sys() any                     { return fi.st }
+func (fi *fileInfo) String() string               { return iofs.FormatFileInfo(fi) }
+func (fi *fileInfo) Info() (iofs.FileInfo, error) { return fi, nil }
+
+func baseName(name string) string {
+	if name == "." {
+		return "."
+	}
+	return path.Base(name)
+}
+
+func (f *FS) infoOf(op, name string, in *Inode) (*fileInfo, error) {
+	st, err := f.stat(in)
+	if err != nil {
+		return nil, &iofs.PathError{Op: op, Path: name, Err: err}
+	}
+	return &fileInfo{name: baseName(name), st: st}, nil
+}
+
+// Stat returns the metadata of name, following symlinks.
+func (f *FS) Stat(name string) (iofs.FileInfo, error) {
+	in, err := f.resolve("stat", name, true)
+	if err != nil {
+		return nil, err
+	}
+	return f.infoOf("stat", name, in)
+}
+
+// Lstat returns the metadata of name without following a final symlink.
+func (f *FS) Lstat(name string) (iofs.FileInfo, error) {
+	in, err := f.resolve("lstat", name, false)
+	if err != nil {
+		return nil, err
+	}
+	return f.infoOf("lstat", name, in)
+}
+
+// ReadLink returns a symlink's target as stored.
+func (f *FS) ReadLink(name string) (string, error) {
+	in, err := f.resolve("readlink", name, false)
+	if err != nil {
+		return "", err
+	}
+	if !in.isSymlink() {
+		return "", &iofs.PathError{Op: "readlink", Path: name, Err: iofs.ErrInvalid}
+	}
+	t, err := f.readlinkInode(in)
+	if err != nil {
+		return "", &iofs.PathError{Op: "readlink", Path: name, Err: err}
+	}
+	return t, nil
+}
+
+// dirEntry is a directory entry whose inode is read on Info.
+type dirEntry struct {
+	f    *FS
+	name string
+	ino  uint32
+	typ  iofs.FileMode
+}
+
+func (d *dirEntry) Name() string        { return d.name }
+func (d *dirEntry) IsDir() bool         { return d.typ.IsDir() }
+func (d *dirEntry) Type() iofs.FileMode { return d.typ }
+func (d *dirEntry) String() string      { return iofs.FormatDirEntry(d) }
+func (d *dirEntry) Info() (iofs.FileInfo, error) {
+	in, err := d.f.inode(uint64(d.ino))
+	if err != nil {
+		return nil, &iofs.PathError{Op: "stat", Path: d.name, Err: err}
+	}
+	return d.f.infoOf("stat", d.name, in)
+}
+
+// Inode is the entry's inode number.
+func (d *dirEntry) Inode() uint64 { return uint64(d.ino) }
+
+var ftMode = [...]iofs.FileMode{
+	ftReg: 0, ftDir: iofs.ModeDir, ftChr: iofs.ModeDevice | iofs.ModeCharDevice,
+	ftBlk: iofs.ModeDevice, ftFifo: iofs.ModeNamedPipe, ftSock: iofs.ModeSocket, ftSymlink: iofs.ModeSymlink,
+}
+
+// ReadDir lists a directory sorted by name, without "." and "..".
+func (f *FS) ReadDir(name string) ([]iofs.DirEntry, error) {
+	in, err := f.resolve("readdir", name, true)
+	if err != nil {
+		return nil, err
+	}
+	ents, err := f.readDirInode(in)
+	if err != nil {
+		err = &iofs.PathError{Op: "readdir", Path: name, Err: err}
+	}
+	return ents, err
+}
+
+func (f *FS) readDirInode(in *Inode) ([]iofs.DirEntry, error) {
+	if !in.isDir() {
+		return nil, fmt.Errorf("inode %d is not a directory", in.Num)
+	}
+	var out []iofs.DirEntry
+	err := f.readDir(in, false, func(e dirent) error {
+		if bytes.Equal(e.Name, []byte(".")) || bytes.Equal(e.Name, []byte("..")) {
+			return nil
+		}
+		de := &dirEntry{f: f, name: string(e.Name), ino: e.Ino}
+		if int(e.Type) < len(ftMode) && e.Type != ftUnknown {
+			de.typ = ftMode[e.Type]
+		} else {
+			// no file type in the entry (ext2 without filetype): ask the inode
+			if child, err := f.inode(uint64(e.Ino)); err == nil {
+				de.typ = fileMode(child.Mode).Type()
+			}
+		}
+		out = append(out, de)
+		return nil
+	})
+	slices.SortFunc(out, func(a, b iofs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	return out, err
+}
+
+// Open opens name for reading, following symlinks.
+func (f *FS) Open(name string) (iofs.File, error) {
+	in, err := f.resolve("open", name, true)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.infoOf("open", name, in)
+	if err != nil {
+		return nil, err
+	}
+	if in.isDir() {
+		return &dir{f: f, in: in, fi: fi}, nil
+	}
+	d, err := f.dataOf(in)
+	if err != nil {
+		return nil, &iofs.PathError{Op: "open", Path: name, Err: err}
+	}
+	return &File{d: d, fi: fi}, nil
+}
+
+// File is an open regular file (or other non-directory). It implements
+// io.ReaderAt and io.Seeker besides fs.File.
+type File struct {
+	d   *fileData
+	fi  *fileInfo
+	pos int64
+}
+
+func (fl *File) Stat() (iofs.FileInfo, error) { return fl.fi, nil }
+func (fl *File) Close() error                 { return nil }
+
+func (fl *File) Read(p []byte) (int, error) {
+	if len(p) > maxRead {
+		p = p[:maxRead]
+	}
+	n, err := fl.d.ReadAt(p, fl.pos)
+	fl.pos += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+func (fl *File) ReadAt(p []byte, off int64) (int, error) { return fl.d.ReadAt(p, off) }
+
+func (fl *File) Seek(off int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		off += fl.pos
+	case io.SeekEnd:
+		off += fl.d.size
+	default:
+		return 0, errors.New("ext4: bad whence")
+	}
+	if off < 0 {
+		return 0, errors.New("ext4: negative position")
+	}
+	fl.pos = off
+	return off, nil
+}
+
+type dir struct {
+	f       *FS
+	in      *Inode
+	fi      *fileInfo
+	entries []iofs.DirEntry
+	read    bool
+}
+
+func (d *dir) Stat() (iofs.FileInfo, error) { return d.fi, nil }
+func (d *dir) Close() error                 { return nil }
+func (d *dir) Read([]byte) (int, error) {
+	return 0, &iofs.PathError{Op: "read", Path: d.fi.name, Err: errors.New("is a directory")}
+}
+
+func (d *dir) ReadDir(n int) ([]iofs.DirEntry, error) {
+	if !d.read {
+		d.read = true
+		ents, err := d.f.readDirInode(d.in)
+		if err != nil {
+			return nil, err
+		}
+		d.entries = ents
+	}
+	if n <= 0 {
+		out := d.entries
+		d.entries = nil
+		return out, nil
+	}
+	if len(d.entries) == 0 {
+		return nil, io.EOF
+	}
+	if n > len(d.entries) {
+		n = len(d.entries)
+	}
+	out := d.entries[:n]
+	d.entries = d.entries[n:]
+	return out, nil
+}
+
+var (
+	_ cfs.FS            = (*FS)(nil)
+	_ cfs.DeletedLister = (*FS)(nil)
+	_ io.ReaderAt       = (*File)(nil)
+)
