@@ -1,0 +1,73 @@
+package users
+
+import (
+	iofs "io/fs"
+	"path"
+	"strings"
+	"time"
+
+	cfs "github.com/coldcase-dfir/coldcase/fs"
+)
+
+// FileMeta is what the filesystem says about an artifact's file: the times
+// an investigator compares with the records inside it, and its owner. Owner,
+// inode and the times other than mtime are only known when the guest tree
+// comes from a coldcase driver (FileInfo.Sys() is a *fs.Stat); on
+// fstest.MapFS or os.DirFS they stay empty.
+type FileMeta struct {
+	Path  string     `json:"path"`
+	Inode uint64     `json:"inode,omitempty"`
+	Size  int64      `json:"size"`
+	Mode  string     `json:"mode"` // ls-style, e.g. "-rw-------"
+	UID   *uint32    `json:"uid,omitempty"`
+	GID   *uint32    `json:"gid,omitempty"`
+	Mtime time.Time  `json:"mtime"`
+	Atime *time.Time `json:"atime,omitempty"`
+	Ctime *time.Time `json:"ctime,omitempty"`
+	Btime *time.Time `json:"btime,omitempty"`
+}
+
+// MetaOf describes the file at name (relative to the FS root or with a
+// leading slash) as Stat sees it, following symlinks.
+func MetaOf(fsys iofs.FS, name string) (FileMeta, bool) {
+	fi, err := iofs.Stat(fsys, Rel(name))
+	if err != nil {
+		return FileMeta{Path: Abs(name)}, false
+	}
+	return MetaFromInfo(name, fi), true
+}
+
+// MetaFromInfo converts a FileInfo already at hand.
+func MetaFromInfo(name string, fi iofs.FileInfo) FileMeta {
+	m := FileMeta{Path: Abs(name), Size: fi.Size(), Mode: fi.Mode().String(), Mtime: fi.ModTime().UTC()}
+	if st := cfs.StatOf(fi); st != nil {
+		m.Inode = st.Inode
+		uid, gid := st.UID, st.GID
+		m.UID, m.GID = &uid, &gid
+		m.Atime, m.Ctime, m.Btime = nonZero(st.Atime), nonZero(st.Ctime), nonZero(st.Btime)
+		if !st.Mtime.IsZero() {
+			m.Mtime = st.Mtime.UTC()
+		}
+	}
+	return m
+}
+
+func nonZero(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// Rel turns a guest path into an io/fs name ("/etc/passwd" → "etc/passwd").
+func Rel(p string) string {
+	p = strings.TrimLeft(path.Clean("/"+p), "/")
+	if p == "" {
+		return "."
+	}
+	return p
+}
+
+// Abs turns an io/fs name into a guest path ("etc/passwd" → "/etc/passwd").
+func Abs(p string) string { return path.Clean("/" + p) }
