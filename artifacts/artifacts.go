@@ -13,6 +13,7 @@ import (
 	"fmt"
 	iofs "io/fs"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +31,9 @@ type Env struct {
 	Host     string
 	Image    string // for evidence references
 	Volume   string
+	// VolumeOf names the volume a guest path lives on, when the tree spans
+	// several (an assembled guest); it overrides Volume.
+	VolumeOf func(path string) string
 	// Events receives timeline events as they are produced; nil drops them.
 	Events timeline.Sink
 
@@ -98,7 +102,7 @@ func (e *Env) Emit(ev timeline.Event) error {
 		ev.Evidence.Image = e.Image
 	}
 	if ev.Evidence.Volume == "" {
-		ev.Evidence.Volume = e.Volume
+		ev.Evidence.Volume = e.volumeOf(ev.Evidence.Path)
 	}
 	return e.Events.Add(ev)
 }
@@ -106,13 +110,20 @@ func (e *Env) Emit(ev timeline.Event) error {
 // Evidence builds an evidence reference for a file of the guest, with its
 // inode when the filesystem tells it.
 func (e *Env) Evidence(path string) timeline.Evidence {
-	ev := timeline.Evidence{Image: e.Image, Volume: e.Volume, Path: "/" + trimSlash(path)}
+	ev := timeline.Evidence{Image: e.Image, Volume: e.volumeOf(path), Path: "/" + strings.TrimPrefix(trimSlash(path), ".")}
 	if fi, err := iofs.Stat(e.FS, trimSlash(path)); err == nil {
 		if st := cfs.StatOf(fi); st != nil {
 			ev.Inode = st.Inode
 		}
 	}
 	return ev
+}
+
+func (e *Env) volumeOf(path string) string {
+	if e.VolumeOf != nil && path != "" {
+		return e.VolumeOf(path)
+	}
+	return e.Volume
 }
 
 func trimSlash(p string) string {
