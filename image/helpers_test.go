@@ -52,12 +52,14 @@ func writeTestRaw(t testing.TB, path string, size int64) {
 	}
 }
 
-// qemuRaw converts img with qemu-img to a raw file and returns its bytes:
-// the independent truth for every container test.
-func qemuRaw(t testing.TB, img string) []byte {
+// qemuRaw converts img (of the given qemu format name) with qemu-img to a
+// raw file and returns its bytes: the independent truth for every
+// container test. The format is named because qemu-img probes a fixed VHD
+// as raw (its only magic is in the footer).
+func qemuRaw(t testing.TB, img, format string) []byte {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "truth.raw")
-	testenv.Run(t, "qemu-img", "convert", "-O", "raw", img, out)
+	testenv.Run(t, "qemu-img", "convert", "-f", format, "-O", "raw", img, out)
 	b, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)

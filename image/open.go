@@ -263,3 +263,5 @@ func (o *opener) splitRaw(first *source) (io.ReaderAt, int64, bool, error) {
 	o.layers = append(o.layers, layer)
 	return c, c.size, true, nil
 }
+
+func isNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }

@@ -43,7 +43,7 @@ func TestQemuFormats(t *testing.T) {
 			img := filepath.Join(dir, c.name+".img")
 			args := append([]string{"convert", "-O", c.format}, c.opts...)
 			testenv.Run(t, "qemu-img", append(args, raw, img)...)
-			im := checkEqual(t, img, qemuRaw(t, img))
+			im := checkEqual(t, img, qemuRaw(t, img, c.format))
 			format := c.format
 			if format == "vpc" {
 				format = "vhd"
