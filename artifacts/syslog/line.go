@@ -83,6 +83,13 @@ func (c *YearContext) observe(m time.Month) {
 	c.last = m
 }
 
+// Place gives stamp s its year (learning its month first, as for a line
+// read in order) and returns it as UTC.
+func (c *YearContext) Place(s Stamp) time.Time {
+	c.observe(s.Month)
+	return s.Time(c.Year, c.Loc).UTC()
+}
+
 var errNoStamp = errors.New("no syslog time stamp")
 
 // ErrNotSyslog is returned (wrapped) for a line that does not start with a
@@ -228,8 +235,7 @@ func ParseLine(line []byte, ctx *YearContext) (Record, error) {
 	if ctx == nil {
 		return r, errors.New("syslog: RFC 3164 line without a year context")
 	}
-	ctx.observe(st.Month)
-	r.Time = st.Time(ctx.Year, ctx.Loc).UTC()
+	r.Time = ctx.Place(st)
 	r.Local = true
 	r.Format = RFC3164
 	if len(rest) > 0 && rest[0] == ':' {

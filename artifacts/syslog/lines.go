@@ -16,11 +16,12 @@ const MaxLine = 64 << 10
 // the other text-log extractors (audit, packages).
 type Lines struct {
 	br   *bufio.Reader
+	max  int
 	buf  []byte
 	n    int64 // 1-based number of the line last returned
 	off  int64 // byte offset of the line last returned
 	next int64 // byte offset of the following line
-	// Truncated reports that the line last returned was longer than MaxLine
+	// Truncated reports that the line last returned was longer than the maximum
 	// and was cut; Dropped is how many bytes were skipped.
 	Truncated bool
 	Dropped   int64
@@ -28,7 +29,16 @@ type Lines struct {
 
 // NewLines reads lines from r.
 func NewLines(r io.Reader) *Lines {
-	return &Lines{br: bufio.NewReaderSize(r, MaxLine+1)}
+	return NewLinesMax(r, MaxLine)
+}
+
+// NewLinesMax reads lines of up to max bytes, for formats whose lines are
+// legitimately long (apt's history.log lists a whole upgrade on one line).
+func NewLinesMax(r io.Reader, max int) *Lines {
+	if max < 16 {
+		max = 16
+	}
+	return &Lines{br: bufio.NewReaderSize(r, min(max+1, MaxLine+1)), max: max}
 }
 
 // Next returns the next line without its line ending ("\n" or "\r\n"). The
@@ -42,7 +52,7 @@ func (l *Lines) Next() ([]byte, error) {
 		frag, err := l.br.ReadSlice('\n')
 		l.next += int64(len(frag))
 		frag = bytes.TrimSuffix(frag, []byte{'\n'})
-		if room := MaxLine - len(l.buf); len(frag) > room {
+		if room := l.max - len(l.buf); len(frag) > room {
 			l.buf = append(l.buf, frag[:room]...)
 			l.Truncated = true
 			l.Dropped += int64(len(frag) - room)

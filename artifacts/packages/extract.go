@@ -1,0 +1,247 @@
+// Package packages reads the guest's package-manager logs — dpkg.log, apt's
+// history.log, yum.log, dnf.rpm.log, dnf.log and dnf5.log, each with its
+// rotations (.1, .2.gz, -YYYYMMDD), oldest first — and turns every package
+// installed, upgraded, downgraded or removed into a timeline event.
+//
+// dpkg.log, history.log and yum.log write local time: it is converted with
+// the guest's zone (artifacts.Env.Zone), which is recorded on the event.
+// yum.log's stamps also lack the year; it is inferred as for syslog (see
+// package syslog): anchored to the file's modification time, a new year
+// started where the month goes backwards. dnf's logs carry a UTC offset.
+//
+// # Events
+//
+//   - Source is the manager: "dpkg", "apt", "yum" or "dnf".
+//   - TimestampDesc: "Package installed" (install, reinstall), "Package
+//     upgraded", "Package downgraded", "Package removed" (remove, purge,
+//     erase, obsoleted), and for dnf's command lines "Package command".
+//     dpkg's configure, trigproc, status, startup and conffile lines,
+//     dnf's "Upgraded"/"Cleanup" halves of an upgrade are counted as
+//     records but give no event: they repeat what the events above tell.
+//   - Message: the log line after its stamp (dpkg, yum, dnf); for apt
+//     "Install: name:arch (version)" and the command line.
+//   - User: apt's Requested-By name. Zone: the zone local times were read
+//     in (dpkg, apt, yum); empty for dnf.
+//   - Evidence.Path is the rotated file read, Evidence.Line the 1-based
+//     line (apt: the transaction's Start-Date line).
+//   - Attrs (lower_snake, only those present): "package", "version",
+//     "old_version", "arch", "epoch", "action", "automatic" ("true"),
+//     "command", "uid", "manager".
+package packages
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	iofs "io/fs"
+	"time"
+
+	"github.com/coldcase-dfir/coldcase/artifacts"
+	"github.com/coldcase-dfir/coldcase/artifacts/syslog"
+	"github.com/coldcase-dfir/coldcase/timeline"
+)
+
+func init() {
+	artifacts.Register(artifacts.Extractor{Name: "packages", Order: 20, Run: Run})
+}
+
+// Logs maps each log read (under the guest root) to its format.
+var Logs = []struct{ Path, Format string }{
+	{"var/log/dpkg.log", "dpkg"},
+	{"var/log/apt/history.log", "apt"},
+	{"var/log/yum.log", "yum"},
+	{"var/log/dnf.rpm.log", "dnf"},
+	{"var/log/dnf.log", "dnf"},
+	{"var/log/dnf5.log", "dnf"},
+}
+
+// FileSummary is what was read from one file.
+type FileSummary struct {
+	Path   string    `json:"path"`
+	Format string    `json:"format"`
+	Stats  Stats     `json:"stats"`
+	Events int64     `json:"events"`
+	First  time.Time `json:"first,omitzero"`
+	Last   time.Time `json:"last,omitzero"`
+	Error  string    `json:"error,omitempty"`
+}
+
+// Summary is the extractor's result.
+type Summary struct {
+	Files  []FileSummary  `json:"files"`
+	Counts map[string]int `json:"counts"` // events per TimestampDesc
+}
+
+const maxFileWarnings = 100
+
+// Run reads the guest's package logs.
+func Run(ctx context.Context, env *artifacts.Env) (any, error) {
+	sum := &Summary{Counts: map[string]int{}}
+	for _, l := range Logs {
+		for _, p := range artifacts.Rotated(env.FS, l.Path) {
+			if err := ctx.Err(); err != nil {
+				return sum, err
+			}
+			sum.Files = append(sum.Files, readFile(ctx, env, p, l.Format, sum))
+		}
+	}
+	return sum, nil
+}
+
+func readFile(ctx context.Context, env *artifacts.Env, name, format string, sum *Summary) FileSummary {
+	gpath := "/" + name
+	fsum := FileSummary{Path: gpath, Format: format}
+	fail := func(err error) FileSummary {
+		fsum.Error = err.Error()
+		env.Warn(artifacts.Warning{Source: format, Path: gpath, Msg: err.Error()})
+		return fsum
+	}
+	fi, err := iofs.Stat(env.FS, name)
+	if err != nil {
+		return fail(err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fail(fmt.Errorf("not a regular file (%v)", fi.Mode().Type()))
+	}
+	loc := env.Zone
+	if loc == nil {
+		loc = time.UTC
+	}
+	var yc *syslog.YearContext
+	if format == "yum" {
+		span, err := scanYears(env.FS, name)
+		if err != nil {
+			return fail(err)
+		}
+		mtime := fi.ModTime()
+		if mtime.Year() < 1971 {
+			env.Warn(artifacts.Warning{Source: format, Path: gpath,
+				Msg: "no usable modification time to infer the year of its time stamps; the current year is used"})
+			mtime = time.Now()
+		}
+		yc = syslog.NewYearContext(span.StartYear(mtime, loc), loc)
+	}
+	rc, err := artifacts.OpenLog(env.FS, name)
+	if err != nil {
+		return fail(err)
+	}
+	defer rc.Close()
+	ev := env.Evidence(gpath)
+	warned := 0
+	problem := func(p syslog.Problem) {
+		if warned++; warned <= maxFileWarnings {
+			env.Warn(artifacts.Warning{Source: format, Path: gpath, Line: p.Line, Offset: p.Offset, Msg: p.Msg})
+		}
+	}
+	var n int64
+	emit := func(r *Record) error {
+		if n++; n&0xfff == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		te, ok := Event(r, env.ZoneName)
+		if !ok {
+			return nil
+		}
+		te.Evidence = ev
+		te.Evidence.Line = r.Line
+		if fsum.First.IsZero() || te.Time.Before(fsum.First) {
+			fsum.First = te.Time
+		}
+		if te.Time.After(fsum.Last) {
+			fsum.Last = te.Time
+		}
+		fsum.Events++
+		sum.Counts[te.TimestampDesc]++
+		return env.Emit(te)
+	}
+	switch format {
+	case "dpkg":
+		fsum.Stats, err = ParseDpkg(rc, loc, emit, problem)
+	case "apt":
+		fsum.Stats, err = ParseAptHistory(rc, loc, emit, problem)
+	case "yum":
+		fsum.Stats, err = ParseYum(rc, yc, emit, problem)
+	default:
+		fsum.Stats, err = ParseDnf(rc, emit, problem)
+	}
+	if warned > maxFileWarnings {
+		env.Warn(artifacts.Warning{Source: format, Path: gpath, Msg: fmt.Sprintf("%d more problems not listed", warned-maxFileWarnings)})
+	}
+	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		env.Warn(artifacts.Warning{Source: format, Path: gpath, Msg: "reading stopped: " + err.Error()})
+		fsum.Error = err.Error()
+	}
+	return fsum
+}
+
+func scanYears(fsys iofs.FS, name string) (syslog.YearSpan, error) {
+	rc, err := artifacts.OpenLog(fsys, name)
+	if err != nil {
+		return syslog.YearSpan{}, err
+	}
+	defer rc.Close()
+	span, err := syslog.ScanYears(rc)
+	if err == io.ErrUnexpectedEOF {
+		err = nil
+	}
+	return span, err
+}
+
+// descs maps a record's action to its event's TimestampDesc; actions not
+// listed give no event.
+var descs = map[string]string{
+	"install":   "Package installed",
+	"reinstall": "Package installed",
+	"upgrade":   "Package upgraded",
+	"downgrade": "Package downgraded",
+	"remove":    "Package removed",
+	"purge":     "Package removed",
+	"obsolete":  "Package removed",
+	"command":   "Package command",
+}
+
+// Event turns a record into a timeline event following the package's
+// conventions; ok is false for records that give no event. zone is
+// recorded on events read in local time. The evidence is left for the
+// caller.
+func Event(r *Record, zone string) (te timeline.Event, ok bool) {
+	desc, ok := descs[r.Action]
+	if !ok {
+		return te, false
+	}
+	te = timeline.Event{
+		Time:          r.Time,
+		TimestampDesc: desc,
+		Source:        r.Manager,
+		Message:       r.Body,
+		User:          r.User,
+		Attrs:         map[string]string{},
+	}
+	if r.Local {
+		te.Zone = zone
+	}
+	if r.Manager == "apt" && r.Command != "" {
+		te.Message += " — " + r.Command
+	}
+	set := func(k, v string) {
+		if v != "" {
+			te.Attrs[k] = v
+		}
+	}
+	set("package", r.Package)
+	set("version", r.Version)
+	set("old_version", r.OldVersion)
+	set("arch", r.Arch)
+	set("epoch", r.Epoch)
+	set("action", r.Action)
+	set("command", r.Command)
+	set("uid", r.UID)
+	set("manager", r.Manager)
+	if r.Automatic {
+		set("automatic", "true")
+	}
+	return te, true
+}
