@@ -356,3 +356,5 @@ func (v *vhdx) mapAt(off, want int64) (extent, error) {
 	}
 	return extent{}, fmt.Errorf("vhdx %s: BAT at %#x entry %d: state %d invalid", v.name, v.batOff, idx, e&7)
 }
+
+func crc32Checksum(b []byte) uint32 { return crc32.Checksum(b, crc32c) }
