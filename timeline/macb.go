@@ -77,16 +77,20 @@ func ModeString(m uint32) string {
 	return string(b)
 }
 
+var epoch = time.Unix(0, 0)
+
 var macbDesc = [4]string{"Content Modification Time", "Last Access Time", "Metadata Modification Time", "Creation Time"}
 
 // Events turns a file into MACB events: one per distinct time, carrying
 // the letters that share it as mactime prints them ("m.c."). Zero times
-// (absent on the filesystem) give no event.
+// (absent on the filesystem) and times of exactly the Unix epoch (what
+// mkfs.xfs -p and many tools leave in a field they never set) give no
+// event; the bodyfile still carries them.
 func (f *File) Events(emit func(Event) error) error {
 	times := [4]time.Time{f.Mtime, f.Atime, f.Ctime, f.Btime}
 	var done [4]bool
 	for i := range times {
-		if done[i] || times[i].IsZero() {
+		if done[i] || times[i].IsZero() || times[i].Equal(epoch) {
 			continue
 		}
 		letters := []byte("....")

@@ -60,3 +60,5 @@ func writeTable(w io.Writer, header []string, rows [][]string) error {
 
 // stderrIsTerminal says whether progress bars may be drawn.
 func stderrIsTerminal() bool { return term.IsTerminal(int(os.Stderr.Fd())) }
+
+func escape(s string) string { return timeline.EscapeTerminal(s) }

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	iofs "io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	cfs "github.com/coldcase-dfir/coldcase/fs"
+	"github.com/coldcase-dfir/coldcase/fs/guest"
+	"github.com/coldcase-dfir/coldcase/image"
+	"github.com/coldcase-dfir/coldcase/image/volume"
+)
+
+// evidence is what a verb opened: the images, their volumes, the
+// filesystems found on them and the assembled guest — or a plain directory
+// given with --root.
+type evidence struct {
+	Paths    []string
+	Images   []*image.Image
+	Volumes  []volume.Volume
+	FSs      []guest.Filesystem
+	FSErrors map[string]error // selector → why no filesystem opened
+	Guest    *guest.Guest
+	Root     string // --root DIR
+}
+
+// evidenceFlags are the flags every verb that reads evidence shares.
+type evidenceFlags struct {
+	volume string
+	root   string
+}
+
+func (f *evidenceFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.volume, "volume", "", "read one volume instead of the assembled guest: p2, d2p1, vg0/root, or a partition/LV UUID")
+	cmd.Flags().StringVar(&f.root, "root", "", "examine an extracted directory tree instead of images")
+}
+
+// openEvidence opens images (several for LVM spanning disks), their
+// volumes and filesystems, and assembles the guest.
+func openEvidence(paths []string, root string) (*evidence, error) {
+	ev := &evidence{Paths: paths, FSErrors: map[string]error{}}
+	if root != "" {
+		if len(paths) > 0 {
+			return nil, withCode(exitUsage, errors.New("give images or --root, not both"))
+		}
+		fi, err := os.Stat(root)
+		if err != nil || !fi.IsDir() {
+			return nil, withCode(exitUsage, fmt.Errorf("--root %s: not a directory", root))
+		}
+		ev.Root = root
+		return ev, nil
+	}
+	if len(paths) == 0 {
+		return nil, withCode(exitUsage, errors.New("no image given"))
+	}
+	var disks []volume.Disk
+	for _, p := range paths {
+		im, err := image.Open(p)
+		if err != nil {
+			ev.Close()
+			return nil, err
+		}
+		log.Debugf("%s: %s, %d bytes", p, im.Format(), im.Size())
+		ev.Images = append(ev.Images, im)
+		disks = append(disks, im)
+	}
+	vols, err := volume.List(disks...)
+	if err != nil {
+		ev.Close()
+		return nil, err
+	}
+	ev.Volumes = vols
+	for _, v := range vols {
+		if v.Container {
+			continue
+		}
+		f, err := cfs.Open(v, v.Size)
+		if err != nil {
+			ev.FSErrors[v.Selector] = err
+			if !errors.Is(err, cfs.ErrUnknown) {
+				log.Warnf("volume %s: %v", v.Selector, err)
+			}
+			continue
+		}
+		ev.FSs = append(ev.FSs, guest.Filesystem{Volume: v, FS: f})
+	}
+	if len(ev.FSs) > 0 {
+		g, err := guest.Assemble(ev.FSs)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range g.Problems {
+			log.Info("guest: " + p)
+		}
+		ev.Guest = g
+	}
+	return ev, nil
+}
+
+// FS returns the tree a verb reads: one volume's filesystem when sel is
+// given, else the assembled guest (or the --root directory).
+func (ev *evidence) FS(sel string) (iofs.FS, string, error) {
+	if ev.Root != "" {
+		if sel != "" {
+			return nil, "", withCode(exitUsage, errors.New("--volume does not apply to --root"))
+		}
+		return os.DirFS(ev.Root), "", nil
+	}
+	if sel != "" {
+		v, err := volume.Select(ev.Volumes, sel)
+		if err != nil {
+			return nil, "", withCode(exitUsage, err)
+		}
+		for _, f := range ev.FSs {
+			if f.Volume.Selector == v.Selector {
+				return f.FS, v.Selector, nil
+			}
+		}
+		if err := ev.FSErrors[v.Selector]; err != nil {
+			return nil, "", fmt.Errorf("volume %s: %w", v.Selector, err)
+		}
+		return nil, "", fmt.Errorf("volume %s holds no filesystem", v.Selector)
+	}
+	if ev.Guest == nil {
+		return nil, "", errors.New("no filesystem found on the image(s); see coldcase info")
+	}
+	return ev.Guest, "", nil
+}
+
+// ImageName is the evidence reference's image field.
+func (ev *evidence) ImageName() string {
+	if ev.Root != "" {
+		return ev.Root
+	}
+	names := make([]string, len(ev.Paths))
+	for i, p := range ev.Paths {
+		names[i] = filepath.Base(p)
+	}
+	return strings.Join(names, "+")
+}
+
+// VolumeOf names the volume a path of the tree lives on.
+func (ev *evidence) VolumeOf(sel, name string) string {
+	if sel != "" || ev.Guest == nil {
+		return sel
+	}
+	return ev.Guest.VolumeOf(name)
+}
+
+func (ev *evidence) Close() {
+	for _, im := range ev.Images {
+		im.Close()
+	}
+}
