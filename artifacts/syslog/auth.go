@@ -31,6 +31,18 @@ func ParseAuth(prog, msg string) (Auth, bool) {
 	if i := strings.LastIndexByte(prog, '/'); i >= 0 {
 		prog = prog[i+1:]
 	}
+	// rsyslog's repeated-message reduction: "message repeated 5 times: [ Failed password for …]".
+	if r, ok := strings.CutPrefix(msg, "message repeated "); ok {
+		n, inner, ok := strings.Cut(r, " times: [")
+		if !ok || strings.Trim(n, "0123456789") != "" {
+			return Auth{}, false
+		}
+		a, ok := ParseAuth(prog, strings.TrimSpace(strings.TrimSuffix(inner, "]")))
+		if ok {
+			a.set("repeated", n)
+		}
+		return a, ok
+	}
 	if strings.HasPrefix(msg, "pam_unix(") {
 		return parsePAM(msg)
 	}
@@ -97,8 +109,11 @@ func parseSSHD(msg string) (Auth, bool) {
 		if proto, fp, ok := strings.Cut(tail, ": "); ok {
 			a.set("protocol", proto)
 			kt, f := word(strings.TrimSpace(fp))
+			f, cert := word(f)
 			a.set("key_type", kt)
 			a.set("fingerprint", f)
+			// A certificate login goes on: "ID alice@corp (serial 7) CA ED25519 SHA256:…".
+			a.set("certificate", strings.TrimSpace(cert))
 		} else if tail != "" {
 			a.set("protocol", tail)
 		}

@@ -46,7 +46,8 @@
 //     "format" (rfc3164, rfc3339, rfc5424, comment), "priority",
 //     "msgid", "structured_data"; from ParseAuth "port", "method"
 //     (password, publickey, keyboard-interactive/pam…), "protocol",
-//     "key_type", "fingerprint", "invalid_user", "stage", "command", "tty",
+//     "key_type", "fingerprint", "certificate", "invalid_user", "stage",
+//     "repeated" (rsyslog's "message repeated N times"), "command", "tty",
 //     "pwd", "runas", "rungroup", "result", "service", "uid", "gid", "by",
 //     "home", "shell", "from", "group", "change", "session", "ruser",
 //     "logname".
