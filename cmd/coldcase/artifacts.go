@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	iofs "io/fs"
-	"os"
 	"sort"
 	"strings"
 
@@ -133,16 +132,16 @@ readable table per record list.`,
 				if _, err := runArtifacts(cmd.Context(), fsys, ev, sel, only, s); err != nil {
 					return err
 				}
-				return writeSorted(os.Stdout, output, s, nil)
+				return writeSorted(cmd.OutOrStdout(), output, s, nil)
 			}
 			set, err := runArtifacts(cmd.Context(), fsys, ev, sel, only, nil)
 			if err != nil {
 				return err
 			}
 			if output == "json" {
-				return writeJSON(os.Stdout, set)
+				return writeJSON(cmd.OutOrStdout(), set)
 			}
-			return writeRecordTables(os.Stdout, set)
+			return writeRecordTables(cmd.OutOrStdout(), set)
 		},
 	}
 	ef.add(cmd)

@@ -47,9 +47,9 @@ to a terminal unless --force is given.`,
 			if fi, err := f.Stat(); err == nil && fi.IsDir() {
 				return withCode(exitUsage, fmt.Errorf("%s is a directory; use coldcase ls", gpath))
 			}
-			var w io.Writer = os.Stdout
-			if term.IsTerminal(int(os.Stdout.Fd())) && !force {
-				w = &terminalGuard{w: os.Stdout}
+			w := cmd.OutOrStdout()
+			if out, ok := w.(*os.File); ok && term.IsTerminal(int(out.Fd())) && !force {
+				w = &terminalGuard{w: out}
 			}
 			_, err = io.Copy(w, f)
 			if errors.Is(err, errBinary) {

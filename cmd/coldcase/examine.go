@@ -245,7 +245,7 @@ a finding at or above that severity exists (for CI).`,
 				return err
 			}
 			cj.Close()
-			summary.print(os.Stdout, &rec)
+			summary.print(cmd.OutOrStdout(), &rec)
 			log.Infof("case written to %s in %v", dir, rec.Finished.Sub(rec.Started).Round(time.Millisecond))
 			if threshold > 0 && summary.worst >= threshold {
 				return withCode(exitFindings, fmt.Errorf("findings at or above %s", failOn))

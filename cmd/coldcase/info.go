@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -82,9 +81,9 @@ guest's /etc/fstab assembles them.`,
 			defer ev.Close()
 			r := buildInfo(ev)
 			if output == "json" {
-				return writeJSON(os.Stdout, r)
+				return writeJSON(cmd.OutOrStdout(), r)
 			}
-			return r.writeTables(os.Stdout)
+			return r.writeTables(cmd.OutOrStdout())
 		},
 	}
 	outputFlag(cmd, &output, "table", "json")

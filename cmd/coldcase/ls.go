@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	iofs "io/fs"
-	"os"
 	"path"
 	"strings"
 	"time"
@@ -49,7 +48,7 @@ mactime reads.`,
 				return err
 			}
 			var files []timeline.File
-			out := os.Stdout
+			out := cmd.OutOrStdout()
 			var bw timeline.Writer
 			if output == "bodyfile" {
 				bw, _ = timeline.NewWriter(out, "bodyfile")

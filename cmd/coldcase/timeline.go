@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	iofs "io/fs"
-	"os"
 	"regexp"
 
 	"github.com/spf13/cobra"
@@ -121,7 +120,7 @@ one line per artifact event) for mactime; -o jsonl imports into Timesketch.`,
 			defer s.Close()
 			if output == "bodyfile" {
 				// A bodyfile is one line per file; mactime does the sorting.
-				w, _ := timeline.NewWriter(os.Stdout, "bodyfile")
+				w, _ := timeline.NewWriter(cmd.OutOrStdout(), "bodyfile")
 				if !noFS {
 					_, err := fsEvents(ctx, fsys, ev, sel, deleted, nil, func(file *timeline.File) error {
 						if f.PathPrefix != "" || f.Grep != nil || f.User != "" || !f.From.IsZero() || !f.To.IsZero() || len(f.Sources) > 0 {
@@ -169,7 +168,7 @@ one line per artifact event) for mactime; -o jsonl imports into Timesketch.`,
 				}
 			}
 			log.Infof("timeline: %d events", s.Len())
-			return writeSorted(os.Stdout, output, s, f)
+			return writeSorted(cmd.OutOrStdout(), output, s, f)
 		},
 	}
 	ef.add(cmd)
