@@ -54,6 +54,8 @@ type Event struct {
 	Time    time.Time
 	Line    int64 // 1-based line of the first record
 	Records []Record
+	size    int  // bytes of the records' lines
+	capped  bool // records were skipped
 }
 
 // Stats counts what Parse saw.
@@ -65,8 +67,10 @@ type Stats struct {
 }
 
 const (
-	maxOpen            = 32   // events kept open waiting for more records
-	maxRecordsPerEvent = 1024 // records kept per event; the rest are counted
+	maxOpen            = 32       // events kept open waiting for more records
+	maxRecordsPerEvent = 1024     // records kept per event; the rest are counted
+	maxOpenBytes       = 16 << 20 // bytes of records held in open events
+	maxEventBytes      = 4 << 20  // bytes of records kept per event
 )
 
 type key struct {
@@ -86,8 +90,10 @@ func Parse(r io.Reader, fn func(*Event) error, problem func(syslog.Problem)) (St
 		}
 	}
 	var open []*Event // in order of first record
+	held := 0         // bytes held in open
 	flushTo := func(i int) error {
 		for _, e := range open[:i+1] {
+			held -= e.size
 			st.Events++
 			if err := fn(e); err != nil {
 				return err
@@ -145,10 +151,19 @@ func Parse(r io.Reader, fn func(*Event) error, problem func(syslog.Problem)) (St
 			}
 			continue
 		}
-		if len(e.Records) < maxRecordsPerEvent {
+		switch {
+		case len(e.Records) < maxRecordsPerEvent && e.size+len(line) <= maxEventBytes:
 			e.Records = append(e.Records, rec)
-		} else if len(e.Records) == maxRecordsPerEvent {
-			report(ls.Line(), ls.Offset(), "event %d has more than %d records; the rest are skipped", e.Serial, maxRecordsPerEvent)
+			e.size += len(line)
+			held += len(line)
+		case !e.capped:
+			e.capped = true
+			report(ls.Line(), ls.Offset(), "event %d has more than %d records or %d bytes; the rest are skipped", e.Serial, maxRecordsPerEvent, maxEventBytes)
+		}
+		for held > maxOpenBytes && len(open) > 1 {
+			if err := flushTo(0); err != nil {
+				return st, err
+			}
 		}
 	}
 	if len(open) > 0 {

@@ -264,3 +264,18 @@ func TestManyOpenEvents(t *testing.T) {
 		t.Fatalf("%d events, %v", n, err)
 	}
 }
+
+// TestEventBytesCapped: one event cannot hold more than maxEventBytes.
+func TestEventBytesCapped(t *testing.T) {
+	var b bytes.Buffer
+	pad := strings.Repeat("A", 10000)
+	for i := 0; i < 2000; i++ {
+		b.WriteString("type=PATH msg=audit(1790000000.000:1): item=" + itoa(uint64(i)) + " name=\"" + pad + "\"\n")
+	}
+	var ps []syslog.Problem
+	var sizes []int
+	st, err := Parse(&b, func(e *Event) error { sizes = append(sizes, e.size); return nil }, func(p syslog.Problem) { ps = append(ps, p) })
+	if err != nil || st.Records != 2000 || len(sizes) != 1 || sizes[0] > maxEventBytes || len(ps) != 1 {
+		t.Fatalf("stats %+v, sizes %v, problems %d, %v", st, sizes, len(ps), err)
+	}
+}

@@ -162,7 +162,7 @@ func ParseDpkg(rd io.Reader, loc *time.Location, fn func(*Record) error, problem
 
 // aptMaxLine bounds a history.log line: one line lists every package of a
 // transaction, which for a release upgrade is thousands.
-const aptMaxLine = 8 << 20
+const aptMaxLine = 4 << 20
 
 // ParseAptHistory reads apt's history.log: blocks of "Start-Date:",
 // "Commandline:", "Requested-By:", "Install:", "Upgrade:", "Remove:",
