@@ -128,6 +128,9 @@ func (t *fatTable) chain(start uint32, max int64) ([]extent, int64, error) {
 	var ext []extent
 	var n int64
 	c := start
+	// Brent's cycle detection: finds a loop of any shape within about
+	// twice its length, in constant memory.
+	tortoise, power, lam := start, int64(1), int64(0)
 	for {
 		if len(ext) > 0 && ext[len(ext)-1].first+ext[len(ext)-1].n == c {
 			ext[len(ext)-1].n++
@@ -164,6 +167,12 @@ func (t *fatTable) chain(start uint32, max int64) ([]extent, int64, error) {
 			}
 		}
 		c = v
+		if c == tortoise {
+			return nil, 0, fmt.Errorf("fat: chain from cluster %d: returns to cluster %d after %d clusters: %w", start, c, n, ErrLoop)
+		}
+		if lam++; lam == power {
+			tortoise, power, lam = c, power*2, 0
+		}
 	}
 }
 

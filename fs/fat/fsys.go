@@ -99,7 +99,8 @@ func (f *FS) dirSize(n *node) (int64, error) {
 	if n.inode == 2 && f.b.bits != 32 {
 		return int64(f.b.rootDirSectors) * int64(f.b.bytesPerSector), nil
 	}
-	_, c, err := f.fat.chain(n.cluster, 0)
+	// A directory holds at most 65536 slots; count no further.
+	_, c, err := f.fat.chain(n.cluster, maxDirBytes/f.b.clusterSize+1)
 	if err != nil {
 		return 0, err
 	}
