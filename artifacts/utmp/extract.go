@@ -51,6 +51,7 @@ var Bases = []struct{ Path, Source string }{
 func Run(ctx context.Context, env *artifacts.Env) (any, error) {
 	sum := &Summary{}
 	seen := map[string]bool{}
+	bigEndian := false // byte order of the guest, as its accounting files show it
 	for _, b := range Bases {
 		for _, p := range artifacts.Rotated(env.FS, b.Path) {
 			if err := ctx.Err(); err != nil {
@@ -62,11 +63,14 @@ func Run(ctx context.Context, env *artifacts.Env) (any, error) {
 			}
 			seen[canonical(env.FS, p)] = true
 			fs := readUtmpFile(ctx, env, p, b.Source)
+			if fs.Records > 0 && strings.HasSuffix(fs.Layout, "-be") {
+				bigEndian = true
+			}
 			sum.Files = append(sum.Files, fs)
 		}
 	}
 	if fi, err := iofs.Stat(env.FS, "var/log/lastlog"); err == nil && fi.Mode().IsRegular() {
-		sum.Files = append(sum.Files, readLastlogFile(ctx, env, "var/log/lastlog"))
+		sum.Files = append(sum.Files, readLastlogFile(ctx, env, "var/log/lastlog", bigEndian))
 	}
 	return sum, nil
 }
@@ -218,7 +222,7 @@ func recordMessage(desc string, rec *Record, ip string) string {
 	return b.String()
 }
 
-func readLastlogFile(ctx context.Context, env *artifacts.Env, p string) FileSummary {
+func readLastlogFile(ctx context.Context, env *artifacts.Env, p string, bigEndian bool) FileSummary {
 	fs := FileSummary{Path: "/" + p, Source: "lastlog"}
 	warn := func(off int64, msg string) {
 		env.Warn(artifacts.Warning{Source: "lastlog", Path: "/" + p, Offset: off, Msg: msg})
@@ -231,6 +235,11 @@ func readLastlogFile(ctx context.Context, env *artifacts.Env, p string) FileSumm
 	}
 	defer closer.Close()
 	lr, err := NewLastlogReader(ra, size)
+	if err == nil && bigEndian && !lr.Layout().BigEndian {
+		// Without a type field lastlog's byte order is a guess; the wtmp's
+		// is not.
+		lr, err = NewLastlogReaderLayout(ra, size, LastlogLayout{Size: lr.Layout().Size, BigEndian: true})
+	}
 	if err != nil {
 		fs.Error = err.Error()
 		warn(0, err.Error())

@@ -93,8 +93,10 @@ func (lr *LastlogReader) detect() LastlogLayout {
 				continue
 			}
 			seen++
+			// A narrower window than utmp's: with no type field to tell the
+			// byte order, a byte-swapped 32-bit time must fall outside it.
 			t := l.time(b)
-			if t == 0 || (t >= minTime && t < maxTime) {
+			if t == 0 || (t >= lastlogMinTime && t < lastlogMaxTime) {
 				s += 2
 			} else {
 				s -= 3
@@ -108,6 +110,23 @@ func (lr *LastlogReader) detect() LastlogLayout {
 		}
 	}
 	return best
+}
+
+var (
+	lastlogMinTime = time.Date(1995, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	lastlogMaxTime = time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+)
+
+// NewLastlogReaderLayout reads a lastlog of a known layout, e.g. the byte
+// order the guest's wtmp showed.
+func NewLastlogReaderLayout(r io.ReaderAt, size int64, l LastlogLayout) (*LastlogReader, error) {
+	if size < 0 {
+		return nil, errors.New("lastlog: negative size")
+	}
+	if l.Size != 292 && l.Size != 296 {
+		return nil, fmt.Errorf("lastlog: record size %d is neither 292 nor 296", l.Size)
+	}
+	return &LastlogReader{r: r, size: size, layout: l, chunk: make([]byte, 292*296*2)}, nil
 }
 
 // Next returns the next non-empty record, or io.EOF. Empty (all-zero)
