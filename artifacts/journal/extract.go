@@ -87,9 +87,8 @@ func Run(ctx context.Context, env *artifacts.Env) (any, error) {
 
 func readFile(ctx context.Context, env *artifacts.Env, p string) FileSummary {
 	fs := FileSummary{Path: "/" + p}
-	warn := func(off int64, msg string) {
-		env.Warn(artifacts.Warning{Source: "journal", Path: "/" + p, Offset: off, Msg: msg})
-	}
+	warn, flush := fileWarner(env, "journal", "/"+p)
+	defer flush()
 	ra, size, closer, err := openReaderAt(env.FS, p)
 	if err != nil {
 		fs.Error = err.Error()
@@ -213,4 +212,25 @@ func (s *seekReaderAt) ReadAt(p []byte, off int64) (int, error) {
 		err = io.EOF
 	}
 	return n, err
+}
+
+// maxWarnings bounds the warnings kept per file: a file of garbage would
+// otherwise give one per record.
+const maxWarnings = 100
+
+// fileWarner returns a function that records a file's warnings, up to
+// maxWarnings, and one that adds the count of those left out.
+func fileWarner(env *artifacts.Env, source, path string) (warn func(int64, string), flush func()) {
+	n := 0
+	warn = func(off int64, msg string) {
+		if n++; n <= maxWarnings {
+			env.Warn(artifacts.Warning{Source: source, Path: path, Offset: off, Msg: msg})
+		}
+	}
+	flush = func() {
+		if n > maxWarnings {
+			env.Warn(artifacts.Warning{Source: source, Path: path, Msg: fmt.Sprintf("%d more warnings not shown", n-maxWarnings)})
+		}
+	}
+	return warn, flush
 }

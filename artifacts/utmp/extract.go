@@ -88,9 +88,8 @@ func canonical(fsys iofs.FS, p string) string {
 
 func readUtmpFile(ctx context.Context, env *artifacts.Env, p, source string) FileSummary {
 	fs := FileSummary{Path: "/" + p, Source: source}
-	warn := func(off int64, msg string) {
-		env.Warn(artifacts.Warning{Source: source, Path: "/" + p, Offset: off, Msg: msg})
-	}
+	warn, flush := fileWarner(env, source, "/"+p)
+	defer flush()
 	rc, err := artifacts.OpenLog(env.FS, p)
 	if err != nil {
 		fs.Error = err.Error()
@@ -224,9 +223,8 @@ func recordMessage(desc string, rec *Record, ip string) string {
 
 func readLastlogFile(ctx context.Context, env *artifacts.Env, p string, bigEndian bool) FileSummary {
 	fs := FileSummary{Path: "/" + p, Source: "lastlog"}
-	warn := func(off int64, msg string) {
-		env.Warn(artifacts.Warning{Source: "lastlog", Path: "/" + p, Offset: off, Msg: msg})
-	}
+	warn, flush := fileWarner(env, "lastlog", "/"+p)
+	defer flush()
 	ra, size, closer, err := openReaderAt(env.FS, p)
 	if err != nil {
 		fs.Error = err.Error()
@@ -372,4 +370,25 @@ func (s *seekReaderAt) ReadAt(p []byte, off int64) (int, error) {
 		err = io.EOF
 	}
 	return n, err
+}
+
+// maxWarnings bounds the warnings kept per file: a file of garbage would
+// otherwise give one per record.
+const maxWarnings = 100
+
+// fileWarner returns a function that records a file's warnings, up to
+// maxWarnings, and one that adds the count of those left out.
+func fileWarner(env *artifacts.Env, source, path string) (warn func(int64, string), flush func()) {
+	n := 0
+	warn = func(off int64, msg string) {
+		if n++; n <= maxWarnings {
+			env.Warn(artifacts.Warning{Source: source, Path: path, Offset: off, Msg: msg})
+		}
+	}
+	flush = func() {
+		if n > maxWarnings {
+			env.Warn(artifacts.Warning{Source: source, Path: path, Msg: fmt.Sprintf("%d more warnings not shown", n-maxWarnings)})
+		}
+	}
+	return warn, flush
 }
