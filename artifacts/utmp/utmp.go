@@ -286,13 +286,18 @@ func (l Layout) score(head []byte) int {
 const detectRecords = 32
 
 // Detect picks the layout that best explains the start of a file. It
-// returns the first layout for data it cannot judge (empty or all zero).
+// returns the first layout for data no layout explains (empty, all zero,
+// garbage).
 func Detect(head []byte) Layout {
 	best, bestScore := Layouts[0], Layouts[0].score(head)
 	for _, l := range Layouts[1:] {
 		if s := l.score(head); s > bestScore {
 			best, bestScore = l, s
 		}
+	}
+	if bestScore <= 0 {
+		// Nothing fits: garbage is reported against the common layout.
+		return Layouts[0]
 	}
 	return best
 }
