@@ -208,7 +208,7 @@ var (
 // inside this filesystem (absolute targets from its root); the last one
 // only when follow is set.
 func (x *FS) resolve(op, name string, follow bool) (*inode, error) {
-	if !iofs.ValidPath(name) {
+	if !validPath(name) {
 		return nil, &iofs.PathError{Op: op, Path: name, Err: iofs.ErrInvalid}
 	}
 	var comps []string
@@ -265,6 +265,28 @@ func (x *FS) resolve(op, name string, follow bool) (*inode, error) {
 		stack = append(stack, ip)
 	}
 	return stack[len(stack)-1], nil
+}
+
+// validPath is io/fs.ValidPath without its UTF-8 requirement: names on
+// disk are bytes, and evidence with non-UTF-8 names must stay reachable.
+func validPath(name string) bool {
+	if name == "." {
+		return true
+	}
+	for {
+		i := strings.IndexByte(name, '/')
+		elem := name
+		if i >= 0 {
+			elem = name[:i]
+		}
+		if elem == "" || elem == "." || elem == ".." {
+			return false
+		}
+		if i < 0 {
+			return true
+		}
+		name = name[i+1:]
+	}
 }
 
 // readLink returns a symlink's target: inline in the inode, or in blocks

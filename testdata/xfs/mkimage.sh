@@ -83,18 +83,22 @@ ent c ---644 0 0 "$src/hello"
 echo '$' >>"$proto"
 
 # Directories sized for block, leaf and node format; every second file has
-# its own content, the others are empty.
+# one of 97 different contents (creating thousands of source files is slow
+# on some hosts), the others are empty.
+for ((i = 0; i < 97; i++)); do printf 'content %d\n%*s\n' $i $((i * 41)) x >"$src/c.$i"; done
 mkdirents() { # NAME COUNT PREFIX
-	echo "$1 d--755 0 0" >>"$proto"
-	for i in $(seq 1 "$2"); do
-		if ((i % 2)); then
-			printf '%s/%s %d\n' "$1" "$3" "$i" >"$src/$1.$i"
-			ent "$3$i" ---644 $((i % 7)) $((i % 5)) "$src/$1.$i"
-		else
-			ent "$3$i" ---644 0 0 "$src/empty"
-		fi
-	done
-	echo '$' >>"$proto"
+	local i
+	{
+		echo "$1 d--755 0 0"
+		for ((i = 1; i <= $2; i++)); do
+			if ((i % 2)); then
+				printf '%s ---644 %d %d %s\n' "$3$i" $((i % 7)) $((i % 5)) "$src/c.$((i % 97))"
+			else
+				printf '%s ---644 0 0 %s\n' "$3$i" "$src/empty"
+			fi
+		done
+		echo '$'
+	} >>"$proto"
 }
 mkdirents block 40 f
 mkdirents leaf 300 leaf_entry_
