@@ -3,8 +3,8 @@ package timeline
 import (
 	"bufio"
 	"container/heap"
-	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 )
@@ -51,14 +51,14 @@ func sortEvents(evs []Event) {
 
 func (s *Sorter) spill() error {
 	sortEvents(s.buf)
-	f, err := os.CreateTemp(s.Dir, "coldcase-run-*.jsonl")
+	f, err := os.CreateTemp(s.Dir, "coldcase-run-*.bin")
 	if err != nil {
 		return fmt.Errorf("timeline: spill: %w", err)
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
-	enc := json.NewEncoder(w)
+	enc := &spillWriter{w: w}
 	for i := range s.buf {
-		if err := enc.Encode(s.buf[i]); err != nil {
+		if err := enc.event(&s.buf[i]); err != nil {
 			f.Close()
 			os.Remove(f.Name())
 			return fmt.Errorf("timeline: spill %s: %w", f.Name(), err)
@@ -98,7 +98,7 @@ func (s *Sorter) Each(fn func(Event) error) error {
 			return err
 		}
 		defer f.Close()
-		c := &cursor{run: i, dec: json.NewDecoder(bufio.NewReaderSize(f, 256<<10))}
+		c := &cursor{run: i, dec: &spillReader{r: bufio.NewReaderSize(f, 256<<10)}}
 		if err := c.next(); err != nil {
 			return err
 		}
@@ -140,7 +140,7 @@ func (s *Sorter) Close() error {
 
 type cursor struct {
 	run int
-	dec *json.Decoder
+	dec *spillReader
 	mem []Event
 	cur Event
 	ok  bool
@@ -156,11 +156,11 @@ func (c *cursor) next() error {
 		return nil
 	}
 	c.cur = Event{}
-	if !c.dec.More() {
-		c.ok = false
-		return nil
-	}
-	if err := c.dec.Decode(&c.cur); err != nil {
+	if err := c.dec.event(&c.cur); err != nil {
+		if err == io.EOF {
+			c.ok = false
+			return nil
+		}
 		return fmt.Errorf("timeline: reading spill run %d: %w", c.run, err)
 	}
 	c.ok = true
