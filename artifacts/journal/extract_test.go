@@ -2,11 +2,17 @@ package journal
 
 import (
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/coldcase-dfir/coldcase/artifacts"
+	"github.com/coldcase-dfir/coldcase/internal/testenv"
 	"github.com/coldcase-dfir/coldcase/timeline"
 )
 
@@ -74,4 +80,61 @@ func TestRunPeerJournals(t *testing.T) {
 	if _, ok := cat.Attrs["uid"]; !ok {
 		t.Errorf("cat event without uid: %+v", cat.Attrs)
 	}
+}
+
+// TestRunEventsAgainstJournalctl builds a journal from
+// testdata/artifacts/journal/export-sample.txt with systemd-journal-remote
+// and checks each event's fields against journalctl's JSON of the entry.
+func TestRunEventsAgainstJournalctl(t *testing.T) {
+	needJournalTools(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "system.journal")
+	buildJournal(t, filepath.Join(testenv.RepoRoot(t), "testdata", "artifacts", "journal", "export-sample.txt"), file, nil)
+	out := testenv.Output(t, "journalctl", "--file", file, "-o", "json", "--all", "--no-pager")
+	var want []map[string]string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var m map[string]string
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, m)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &artifacts.Env{FS: fstest.MapFS{"var/log/journal/0123/system.journal": {Data: data}}}
+	var c timeline.Collect
+	env.Events = &c
+	if _, err := Run(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Events) != len(want) || len(want) != 2 {
+		t.Fatalf("%d events, journalctl %d entries", len(c.Events), len(want))
+	}
+	for i, ev := range c.Events {
+		w := want[i]
+		us, _ := strconv.ParseInt(w["__REALTIME_TIMESTAMP"], 10, 64)
+		if !ev.Time.Equal(time.UnixMicro(us)) || ev.Message != w["MESSAGE"] || ev.Host != w["_HOSTNAME"] ||
+			ev.Attrs["boot_id"] != w["_BOOT_ID"] || !strings.Contains(w["__CURSOR"], ";i="+strconv.FormatUint(mustUint(ev.Attrs["seqnum"]), 16)+";") {
+			t.Errorf("event %d: %+v\njournalctl %v", i, ev, w)
+		}
+		for field, attr := range map[string]string{"_UID": "uid", "_PID": "pid", "_COMM": "comm", "_EXE": "exe",
+			"SYSLOG_IDENTIFIER": "identifier", "_SYSTEMD_UNIT": "unit", "_TRANSPORT": "transport", "_HOSTNAME": "hostname"} {
+			if v, ok := w[field]; ok != (ev.Attrs[attr] != "") || v != ev.Attrs[attr] {
+				t.Errorf("event %d: attr %s = %q, journalctl %s = %q", i, attr, ev.Attrs[attr], field, v)
+			}
+		}
+		if ev.Evidence.Path != "/var/log/journal/0123/system.journal" || ev.Evidence.Offset <= 0 {
+			t.Errorf("event %d evidence %+v", i, ev.Evidence)
+		}
+	}
+}
+
+func mustUint(s string) uint64 {
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		panic(err)
+	}
+	return n
 }

@@ -603,6 +603,9 @@ func (f *File) FieldNames() ([]string, error) {
 	var names []string
 	var cut int
 	var firstErr error
+	// Every field object sits in one chain: a file that makes us visit more
+	// objects than fit in it is hostile (chains sharing their tails).
+	budget := uint64(f.size) / fieldNameOff
 	item := make([]byte, 16)
 	for i := uint64(0); i < n; i++ {
 		if err := f.cache.readAt(item, int64(h.FieldHashTableOffset+i*16)); err != nil {
@@ -614,6 +617,10 @@ func (f *File) FieldNames() ([]string, error) {
 				if off <= prev {
 					return fmt.Errorf("field object at %#x: hash chain goes backwards to %#x", prev, off)
 				}
+				if budget == 0 {
+					return fmt.Errorf("field object at %#x: more field objects linked than the file can hold", off)
+				}
+				budget--
 				prev = off
 				size, _, err := f.objectHeader(off, objField, fieldNameOff)
 				if err != nil {

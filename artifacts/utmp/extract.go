@@ -1,7 +1,9 @@
 package utmp
 
 import (
+	"bufio"
 	"bytes"
+	"compress/bzip2"
 	"context"
 	"errors"
 	"fmt"
@@ -97,7 +99,13 @@ func readUtmpFile(ctx context.Context, env *artifacts.Env, p, source string) Fil
 		return fs
 	}
 	defer rc.Close()
-	r, err := NewStreamReader(rc)
+	// OpenLog leaves bzip2 (logrotate's compresscmd bzip2) to us.
+	br := bufio.NewReader(rc)
+	var in io.Reader = br
+	if magic, _ := br.Peek(3); string(magic) == "BZh" {
+		in = bzip2.NewReader(br)
+	}
+	r, err := NewStreamReader(in)
 	if err != nil {
 		fs.Error = err.Error()
 		warn(0, err.Error())

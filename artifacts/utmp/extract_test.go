@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -158,5 +159,20 @@ func TestRunGarbageWarningsBounded(t *testing.T) {
 	sum, _, warns := run(t, fstest.MapFS{"var/log/wtmp": {Data: junk}})
 	if sum.Files[0].Corrupt != 2000 || len(warns) != maxWarnings+1 || !strings.Contains(warns[maxWarnings].Msg, "1900 more") {
 		t.Errorf("corrupt %d, %d warnings, last %+v", sum.Files[0].Corrupt, len(warns), warns[len(warns)-1])
+	}
+}
+
+func TestRunBzip2Rotation(t *testing.T) {
+	testenv.NeedTool(t, "bzip2")
+	p, _ := testenv.LookPath("bzip2")
+	cmd := exec.Command(p, "-c")
+	cmd.Stdin = bytes.NewReader(peer(t, "artifacts/dissect/btmp-ipv6"))
+	bz, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, evs, warns := run(t, fstest.MapFS{"var/log/btmp.1.bz2": {Data: bz}})
+	if len(warns) != 0 || len(sum.Files) != 1 || sum.Files[0].Records != 6 || len(evs) != 6 {
+		t.Errorf("summary %+v, %d events, warnings %v", sum, len(evs), warns)
 	}
 }

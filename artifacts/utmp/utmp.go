@@ -33,10 +33,13 @@
 // User is ut_user (lastlog: the name /etc/passwd gives the UID, else the
 // UID); IP is ut_addr_v6 as IPv4 or IPv6 (an address whose last twelve bytes
 // are zero is IPv4 unless ut_host spells it as IPv6), else ut_host when it
-// parses as an address; Attrs "tty" (ut_line), "host" (ut_host), "pid",
-// "type" (the record type's name, e.g. USER_PROCESS), "session", and for
-// lastlog "uid". Evidence.Offset is the record's byte offset in the file
-// (in the decompressed stream for .gz/.xz rotations); Evidence.Line is 0.
+// parses as an address; the unspecified address gives no IP. Attrs: "tty"
+// (ut_line), "pid", "type" (the record type's name, e.g. USER_PROCESS),
+// "host" (ut_host, when set), "session" (ut_session, when not 0); lastlog
+// events have "uid", "tty" and "host" (when set). Evidence.Offset is the
+// record's byte offset in the file (in the decompressed stream for .gz/.xz
+// rotations); Evidence.Line is 0. Message reads like "Login alice on pts/0
+// from 203.0.113.7 pid 1234".
 package utmp
 
 import (
