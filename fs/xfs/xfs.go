@@ -208,6 +208,16 @@ var (
 // inside this filesystem (absolute targets from its root); the last one
 // only when follow is set.
 func (x *FS) resolve(op, name string, follow bool) (*inode, error) {
+	stack, err := x.resolvePath(op, name, follow)
+	if err != nil {
+		return nil, err
+	}
+	return stack[len(stack)-1], nil
+}
+
+// resolvePath is resolve returning the chain of directories from the root
+// to the object, which ReadDir uses to recognise directory cycles.
+func (x *FS) resolvePath(op, name string, follow bool) ([]*inode, error) {
 	if !validPath(name) {
 		return nil, &iofs.PathError{Op: op, Path: name, Err: iofs.ErrInvalid}
 	}
@@ -264,7 +274,7 @@ func (x *FS) resolve(op, name string, follow bool) (*inode, error) {
 		}
 		stack = append(stack, ip)
 	}
-	return stack[len(stack)-1], nil
+	return stack, nil
 }
 
 // validPath is io/fs.ValidPath without its UTF-8 requirement: names on
@@ -457,18 +467,23 @@ func (x *FS) ReadLink(name string) (string, error) {
 
 // ReadDir lists the directory name sorted by file name.
 func (x *FS) ReadDir(name string) ([]iofs.DirEntry, error) {
-	ip, err := x.resolve("readdir", name, true)
+	stack, err := x.resolvePath("readdir", name, true)
 	if err != nil {
 		return nil, err
 	}
-	ents, err := x.dirEntries(ip)
+	ents, err := x.dirEntries(stack)
 	if err != nil {
 		return nil, &iofs.PathError{Op: "readdir", Path: name, Err: err}
 	}
 	return ents, nil
 }
 
-func (x *FS) dirEntries(ip *inode) ([]iofs.DirEntry, error) {
+// dirEntries lists the last directory of stack. An entry naming one of
+// the directories on the stack (a cycle only a damaged or forged
+// filesystem has) is typed ModeIrregular so that walkers do not descend
+// into it forever; its Info still shows the inode as it is.
+func (x *FS) dirEntries(stack []*inode) ([]iofs.DirEntry, error) {
+	ip := stack[len(stack)-1]
 	if !ip.isDir() {
 		return nil, errNotDir
 	}
@@ -478,7 +493,13 @@ func (x *FS) dirEntries(ip *inode) ([]iofs.DirEntry, error) {
 	}
 	out := make([]iofs.DirEntry, len(d.ents))
 	for i, e := range d.ents {
-		out[i] = &dirEntry{x: x, d: e}
+		de := &dirEntry{x: x, d: e}
+		for _, a := range stack {
+			if a.ino == e.ino {
+				de.cycle = true
+			}
+		}
+		out[i] = de
 	}
 	slices.SortFunc(out, func(a, b iofs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	return out, nil
@@ -486,13 +507,14 @@ func (x *FS) dirEntries(ip *inode) ([]iofs.DirEntry, error) {
 
 // Open opens name for reading, following symlinks.
 func (x *FS) Open(name string) (iofs.File, error) {
-	ip, err := x.resolve("open", name, true)
+	stack, err := x.resolvePath("open", name, true)
 	if err != nil {
 		return nil, err
 	}
+	ip := stack[len(stack)-1]
 	fi := &fileInfo{name: baseName(name), st: x.stat(ip)}
 	if ip.isDir() {
-		return &dirFile{x: x, ip: ip, fi: fi}, nil
+		return &dirFile{x: x, stack: stack, fi: fi}, nil
 	}
 	f := &file{x: x, ip: ip, fi: fi}
 	switch {
@@ -530,8 +552,9 @@ func (fi *fileInfo) String() string               { return iofs.FormatFileInfo(f
 func (fi *fileInfo) Info() (iofs.FileInfo, error) { return fi, nil }
 
 type dirEntry struct {
-	x *FS
-	d dirent
+	x     *FS
+	d     dirent
+	cycle bool
 }
 
 func (e *dirEntry) Name() string { return e.d.name }
@@ -540,6 +563,9 @@ func (e *dirEntry) IsDir() bool  { return e.Type().IsDir() }
 // Type comes from the entry's file type byte when the filesystem has one,
 // else from the inode.
 func (e *dirEntry) Type() iofs.FileMode {
+	if e.cycle {
+		return iofs.ModeIrregular
+	}
 	if m, ok := ftypeMode(e.d.ftype); ok {
 		return m
 	}
@@ -628,12 +654,12 @@ func (f *file) Seek(offset int64, whence int) (int64, error) {
 
 // dirFile is an open directory.
 type dirFile struct {
-	x    *FS
-	ip   *inode
-	fi   *fileInfo
-	ents []iofs.DirEntry
-	read bool
-	pos  int
+	x     *FS
+	stack []*inode
+	fi    *fileInfo
+	ents  []iofs.DirEntry
+	read  bool
+	pos   int
 }
 
 func (d *dirFile) Stat() (iofs.FileInfo, error) { return d.fi, nil }
@@ -644,7 +670,7 @@ func (d *dirFile) Read([]byte) (int, error) {
 
 func (d *dirFile) ReadDir(n int) ([]iofs.DirEntry, error) {
 	if !d.read {
-		ents, err := d.x.dirEntries(d.ip)
+		ents, err := d.x.dirEntries(d.stack)
 		if err != nil {
 			return nil, &iofs.PathError{Op: "readdir", Path: d.fi.name, Err: err}
 		}
