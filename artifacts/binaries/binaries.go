@@ -111,6 +111,8 @@ type Binary struct {
 	PackageMD5 string   `json:"package_md5,omitempty"`
 	Flags      []string `json:"flags,omitempty"`
 	Errors     []string `json:"errors,omitempty"`
+	// Evidence is filled for flagged binaries and those handed to Each.
+	Evidence timeline.Evidence `json:"evidence"`
 }
 
 // Report is the binaries extractor's record set.
@@ -178,6 +180,7 @@ func Extract(ctx context.Context, env *artifacts.Env, opts Options) (*Report, er
 				if b.UID != nil {
 					b.Owner = names[*b.UID]
 				}
+				b.Evidence = timeline.Evidence{Image: env.Image, Volume: env.Volume, Path: b.Path, Inode: b.Inode}
 				mu.Lock()
 				rep.Total++
 				if b.SHA256 != "" {
@@ -458,7 +461,7 @@ func flag(b *Binary, fi iofs.FileInfo, db *packageDB) {
 }
 
 func emitEvents(env *artifacts.Env, b Binary) {
-	ev := env.Evidence(b.Path)
+	ev := b.Evidence
 	what := "Binary"
 	if len(b.Flags) > 0 {
 		what = "Flagged binary (" + strings.Join(b.Flags, ",") + ")"

@@ -90,6 +90,8 @@ type Entry struct {
 	Flags      []string          `json:"flags,omitempty"`
 	Indicators []string          `json:"indicators,omitempty"` // see Indicators
 	FileMeta   users.FileMeta    `json:"file_meta"`
+	// Evidence points at the file and line (image, volume, inode).
+	Evidence timeline.Evidence `json:"evidence"`
 }
 
 // Report is the persistence extractor's record set.
@@ -220,6 +222,8 @@ func (x *extraction) add(e Entry) {
 	if e.Owner == "" && e.FileMeta.UID != nil {
 		e.Owner = x.names[*e.FileMeta.UID]
 	}
+	e.Evidence = x.env.Evidence(e.File)
+	e.Evidence.Line = e.Line
 	x.rep.Entries = append(x.rep.Entries, e)
 }
 

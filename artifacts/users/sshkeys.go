@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"github.com/coldcase-dfir/coldcase/timeline"
 	"strings"
 )
 
@@ -25,8 +26,9 @@ type AuthorizedKey struct {
 	Comment     string `json:"comment,omitempty"`
 	// Error says why the key could not be fully read (bad base64, blob
 	// naming another key type).
-	Error    string   `json:"error,omitempty"`
-	FileMeta FileMeta `json:"file_meta"`
+	Error    string            `json:"error,omitempty"`
+	FileMeta FileMeta          `json:"file_meta"`
+	Evidence timeline.Evidence `json:"evidence"`
 }
 
 var keyTypes = map[string]bool{
@@ -140,12 +142,13 @@ type KnownHost struct {
 	Marker string `json:"marker,omitempty"` // "@cert-authority", "@revoked"
 	// Hosts as written: names, [name]:port, patterns, or "|1|salt|hash"
 	// when HashKnownHosts is on.
-	Hosts       []string `json:"hosts"`
-	Hashed      bool     `json:"hashed"`
-	KeyType     string   `json:"key_type"`
-	Fingerprint string   `json:"fingerprint,omitempty"`
-	Comment     string   `json:"comment,omitempty"`
-	Error       string   `json:"error,omitempty"`
+	Hosts       []string          `json:"hosts"`
+	Hashed      bool              `json:"hashed"`
+	KeyType     string            `json:"key_type"`
+	Fingerprint string            `json:"fingerprint,omitempty"`
+	Comment     string            `json:"comment,omitempty"`
+	Error       string            `json:"error,omitempty"`
+	Evidence    timeline.Evidence `json:"evidence"`
 }
 
 // ParseKnownHosts reads a known_hosts file (sshd(8) "SSH_KNOWN_HOSTS FILE

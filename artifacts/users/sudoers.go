@@ -1,6 +1,7 @@
 package users
 
 import (
+	"github.com/coldcase-dfir/coldcase/timeline"
 	iofs "io/fs"
 	"path"
 	"sort"
@@ -23,8 +24,9 @@ type SudoRule struct {
 	Tags     []string `json:"tags,omitempty"` // NOPASSWD, SETENV, …
 	NoPasswd bool     `json:"nopasswd,omitempty"`
 	// AllCommands is true when the spec allows ALL commands.
-	AllCommands bool   `json:"all_commands,omitempty"`
-	Raw         string `json:"raw"`
+	AllCommands bool              `json:"all_commands,omitempty"`
+	Raw         string            `json:"raw"`
+	Evidence    timeline.Evidence `json:"evidence"`
 }
 
 // ParseSudoers reads one sudoers file. Includes are returned as rules of

@@ -71,15 +71,18 @@ type User struct {
 	System       bool     `json:"system"`      // UID below UID_MIN (other than 0) or nobody
 	HomeExists   bool     `json:"home_exists"`
 	Flags        []string `json:"flags,omitempty"`
+	// Evidence is the passwd line (or shadow line, or home folder).
+	Evidence timeline.Evidence `json:"evidence"`
 }
 
 // History is one shell history file.
 type History struct {
-	File     string         `json:"file"`
-	User     string         `json:"user,omitempty"`
-	Shell    string         `json:"shell"` // "bash", "zsh", "fish"
-	FileMeta FileMeta       `json:"file_meta"`
-	Entries  []HistoryEntry `json:"entries"`
+	File     string            `json:"file"`
+	User     string            `json:"user,omitempty"`
+	Shell    string            `json:"shell"` // "bash", "zsh", "fish"
+	FileMeta FileMeta          `json:"file_meta"`
+	Entries  []HistoryEntry    `json:"entries"`
+	Evidence timeline.Evidence `json:"evidence"`
 }
 
 // LessHistory is one .lesshst.
@@ -166,6 +169,12 @@ func (x *extraction) lineErrs(p string, errs []LineError) {
 	}
 }
 
+func (x *extraction) evidence(p string, line int64) timeline.Evidence {
+	ev := x.env.Evidence(p)
+	ev.Line = line
+	return ev
+}
+
 func (x *extraction) emit(ev timeline.Event, p string, line int64) {
 	ev.Evidence = x.env.Evidence(p)
 	ev.Evidence.Line = line
@@ -241,6 +250,9 @@ func Extract(ctx context.Context, env *artifacts.Env, opts Options) (*Report, er
 		}
 	}
 	rep.Sudoers = ReadSudoers(fsys, func(p, msg string) { x.warn(p, 0, msg) })
+	for i := range rep.Sudoers {
+		rep.Sudoers[i].Evidence = x.evidence(rep.Sudoers[i].File, rep.Sudoers[i].Line)
+	}
 	seenSudo := map[string]bool{}
 	for _, r := range rep.Sudoers {
 		if !seenSudo[r.File] {
@@ -284,6 +296,17 @@ func Extract(ctx context.Context, env *artifacts.Env, opts Options) (*Report, er
 		}
 	}
 	x.groupsAndFlags(uidMin)
+	for i := range rep.Users {
+		u := &rep.Users[i]
+		switch u.Source {
+		case "passwd":
+			u.Evidence = x.evidence("/etc/passwd", u.Line)
+		case "shadow":
+			u.Evidence = x.evidence("/etc/shadow", u.Shadow.Line)
+		case "home":
+			u.Evidence = x.evidence(u.Home, 0)
+		}
+	}
 	rep.SessionUsers = x.sessionUsers()
 
 	// Per-home artifacts, each home once.
@@ -423,6 +446,7 @@ func (x *extraction) home(u *User, h string) {
 		x.lineErrs(p, errs)
 		for i := range keys {
 			keys[i].User, keys[i].FileMeta = u.Name, m
+			keys[i].Evidence = x.evidence(p, keys[i].Line)
 		}
 		x.rep.AuthorizedKeys = append(x.rep.AuthorizedKeys, keys...)
 		msg := fmt.Sprintf("authorized_keys of %s modified (%d keys now)", u.Name, len(keys))
@@ -438,6 +462,7 @@ func (x *extraction) home(u *User, h string) {
 		x.lineErrs(p, errs)
 		for i := range kh {
 			kh[i].User = u.Name
+			kh[i].Evidence = x.evidence(p, kh[i].Line)
 		}
 		x.rep.KnownHosts = append(x.rep.KnownHosts, kh...)
 	}
@@ -469,7 +494,7 @@ func (x *extraction) home(u *User, h string) {
 		}
 		f.Close()
 		x.lineErrs(p, errs)
-		x.rep.Histories = append(x.rep.Histories, History{File: Abs(p), User: u.Name, Shell: hf.shell, FileMeta: m, Entries: es})
+		x.rep.Histories = append(x.rep.Histories, History{File: Abs(p), User: u.Name, Shell: hf.shell, FileMeta: m, Entries: es, Evidence: x.evidence(p, 0)})
 	}
 	p = path.Join(h, ".lesshst")
 	if data, m, ok := x.read(p); ok {
