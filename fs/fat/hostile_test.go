@@ -184,14 +184,27 @@ func FuzzDirEntries(f *testing.F) {
 	})
 }
 
-// FuzzFS: open, walk, read every file and list deleted entries of a
-// mutated image; errors are fine, panics and hangs are not. This covers
-// the FAT chain code with hostile FATs.
+// FuzzFS: open, walk, read every file and list deleted entries of a real
+// small image with one patch applied (landing in the first 8 KiB, where
+// the boot sector, FATs and root directory are, when off's high bit is
+// set). Errors are fine; panics and hangs are not. This drives the FAT
+// chain code with hostile FATs.
 func FuzzFS(f *testing.F) {
-	for _, s := range fuzzSeeds(f) {
-		f.Add(s)
+	seeds := fuzzSeeds(f)
+	if len(seeds) == 0 {
+		f.Skip("no seed image (peer data or dosfstools+mtools)")
 	}
-	f.Fuzz(func(t *testing.T, img []byte) {
+	base := seeds[len(seeds)-1]
+	f.Add(uint32(0), []byte{})
+	f.Add(uint32(0x80000000|0x200), []byte{0xf8, 0xff, 0xff, 0x03, 0x40, 0x00})
+	f.Add(uint32(0x80000000|0x0d), []byte{0x80})
+	f.Fuzz(func(t *testing.T, off uint32, patch []byte) {
+		img := bytes.Clone(base)
+		o := int(off&0x7fffffff) % len(img)
+		if off&0x80000000 != 0 {
+			o = int(off&0x1fff) % len(img)
+		}
+		copy(img[o:], patch)
 		fs, err := Open(bytes.NewReader(img), int64(len(img)))
 		if err != nil {
 			return
