@@ -108,6 +108,26 @@ func TestPeerTruncatedSystemJournal(t *testing.T) {
 	if !j.Truncated() || j.Header.NEntries != 2814 {
 		t.Errorf("truncated %v, header entries %d (want true, 2814)", j.Truncated(), j.Header.NEntries)
 	}
+	// journal_fields.out.yaml#L175-176: Velociraptor lists no field names
+	// for this file. We list the field objects that survived the cut and
+	// report the chains that run past it; every field of the recovered
+	// entry must be among them (its field objects precede it).
+	names, err := j.FieldNames()
+	if err == nil || !errors.Is(err, ErrBeyondEOF) {
+		t.Errorf("field chains: %v, want cut chains reported", err)
+	}
+	set := map[string]bool{}
+	for _, n := range names {
+		if !ValidFieldName(n) {
+			t.Errorf("field name %q", n)
+		}
+		set[n] = true
+	}
+	for _, fl := range e.Fields {
+		if !set[fl.Name] {
+			t.Errorf("field %s of the recovered entry not listed", fl.Name)
+		}
+	}
 }
 
 func TestPeerCompactJournal(t *testing.T) {

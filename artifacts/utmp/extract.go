@@ -186,12 +186,11 @@ func RecordEvent(rec *Record, source string) (timeline.Event, bool) {
 		Source:        source,
 		User:          rec.User,
 		IP:            rec.RemoteIP(),
-		Attrs: map[string]string{
-			"tty":  rec.Line,
-			"type": rec.Type.String(),
-			"pid":  strconv.Itoa(int(rec.PID)),
-		},
+		Attrs:         make(map[string]string, 5),
 	}
+	ev.Attrs["tty"] = rec.Line
+	ev.Attrs["type"] = rec.Type.String()
+	ev.Attrs["pid"] = strconv.Itoa(int(rec.PID))
 	if rec.Host != "" {
 		ev.Attrs["host"] = rec.Host
 	}

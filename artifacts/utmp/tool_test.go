@@ -19,7 +19,9 @@ import (
 
 // buildWtmp converts testdata/artifacts/utmp/wtmp.txt (utmpdump's text
 // form) into a binary wtmp with `utmpdump -r`.
-func buildWtmp(t *testing.T) string {
+func buildWtmp(t *testing.T) string { return buildWtmpTB(t) }
+
+func buildWtmpTB(t testing.TB) string {
 	t.Helper()
 	testenv.NeedTool(t, "utmpdump")
 	src := filepath.Join(testenv.RepoRoot(t), "testdata", "artifacts", "utmp", "wtmp.txt")

@@ -338,7 +338,7 @@ func NewReader(r io.ReaderAt, size int64) (*Reader, error) {
 // NewStreamReader reads records from a stream (a decompressed rotation),
 // detecting the layout from the first records.
 func NewStreamReader(r io.Reader) (*Reader, error) {
-	br := bufio.NewReaderSize(r, detectRecords*400)
+	br := bufio.NewReaderSize(r, 64<<10)
 	head, err := br.Peek(detectRecords * 400)
 	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
 		return nil, fmt.Errorf("utmp: reading first records: %w", err)
