@@ -32,6 +32,9 @@ type node struct {
 	streams []Stream
 	hasData bool
 	stream  string // for "file:stream" opens
+	inUse   bool
+	fnName  string // best $FILE_NAME name and parent, for deleted entries
+	fnPar   int64
 }
 
 // dirent is one name in a directory index.
@@ -148,6 +151,8 @@ func (f *FS) stat(id int64, name string, parent int64) (*node, error) {
 	err = guard(id, "attributes", func() error {
 		n.st.Nlink = uint32(e.Link_count())
 		n.dir = e.Flags().IsSet("DIRECTORY")
+		n.inUse = e.Flags().IsSet("ALLOCATED")
+		n.st.Deleted = !n.inUse
 		for _, a := range as {
 			switch a.Type().Value {
 			case attrStandardInformation:
@@ -180,6 +185,7 @@ func (f *FS) stat(id int64, name string, parent int64) (*node, error) {
 				}
 				if rank > fnRank {
 					fnRank, fnBest = rank, b
+					n.fnName, n.fnPar = fnName, fnParent
 				}
 			case attrData:
 				if !a.IsResident() && a.Runlist_vcn_start() != 0 {
@@ -305,6 +311,9 @@ func (f *FS) resolveDepth(op, name string, follow bool, depth int) (*node, error
 		c, err := f.stat(d.id, d.name, n.id)
 		if err != nil {
 			return nil, &iofs.PathError{Op: op, Path: name, Err: err}
+		}
+		if !c.inUse {
+			return nil, &iofs.PathError{Op: op, Path: name, Err: iofs.ErrNotExist}
 		}
 		if c.dir && c.st.Target == "" {
 			if seen[c.id] {
@@ -478,6 +487,9 @@ func (f *FS) readDir(n *node, name string) ([]iofs.DirEntry, error) {
 		if err != nil {
 			errs = append(errs, err)
 			continue
+		}
+		if !c.inUse {
+			continue // a stale index entry; the file is in Deleted()
 		}
 		out = append(out, iofs.FileInfoToDirEntry(fileInfo{c}))
 	}

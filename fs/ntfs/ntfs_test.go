@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	iofs "io/fs"
 	"os"
@@ -318,6 +320,90 @@ func TestIstatFractions(t *testing.T) {
 	} {
 		if w := parse(c.sec, c.label); !w.Equal(c.got) {
 			t.Errorf("%s: %v, istat %v", c.label, c.got, w)
+		}
+	}
+}
+
+// TestDeletedAgainstTSK clears the in-use flag of one file's MFT record
+// (what deletion does to the record; the stale index entry stays) and
+// compares Deleted() with fls -d: the same entries, names, sizes and
+// $SI times.
+func TestDeletedAgainstTSK(t *testing.T) {
+	testenv.NeedTool(t, "fls")
+	img := buildImage(t)
+	f := openFile(t, img)
+	victim := "file 7 with a longer name.txt"
+	fi, err := f.Stat(victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := cfs.StatOf(fi).Inode
+	raw, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := int(f.boot.recordSize)
+	patched := false
+	for o := 0; o+rs <= len(raw); o += 512 {
+		if string(raw[o:o+4]) == "FILE" && binary.LittleEndian.Uint32(raw[o+0x2c:]) == uint32(id) {
+			raw[o+0x16] &^= 1 // MFT_RECORD_IN_USE
+			patched = true
+			break
+		}
+	}
+	if !patched {
+		t.Fatalf("MFT record %d not found", id)
+	}
+	if err := os.WriteFile(img, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f = openFile(t, img)
+	if _, err := f.Stat(victim); !errors.Is(err, iofs.ErrNotExist) {
+		t.Errorf("deleted file still resolves: %v", err)
+	}
+	del, err := f.Deleted()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := testenv.LookPath("fls")
+	cmd := exec.Command(p, "-r", "-d", "-p", "-m", "/", img)
+	cmd.Env = append(os.Environ(), "TZ=UTC")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	type rec struct {
+		name string
+		size int64
+		si   [4]int64
+	}
+	want := map[uint64]rec{}
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fs := strings.Split(l, "|")
+		if len(fs) != 11 || strings.Contains(fs[1], "($FILE_NAME)") {
+			continue
+		}
+		ino, _ := strconv.ParseUint(strings.Split(fs[2], "-")[0], 10, 64)
+		var n [5]int64
+		for i, s := range fs[6:] {
+			n[i], _ = strconv.ParseInt(s, 10, 64)
+		}
+		want[ino] = rec{path.Base(strings.TrimSuffix(fs[1], " (deleted)")), n[0], [4]int64{n[1], n[2], n[3], n[4]}}
+	}
+	got := map[uint64]rec{}
+	for _, d := range del {
+		st := d.Stat
+		got[st.Inode] = rec{path.Base(d.Path), st.Size, [4]int64{unix(st.Atime), unix(st.Mtime), unix(st.Ctime), unix(st.Btime)}}
+		if !st.Deleted {
+			t.Errorf("%s: Deleted flag not set", d.Path)
+		}
+	}
+	if _, ok := got[id]; !ok || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Deleted():\n%v\nfls -d:\n%v", got, want)
+	}
+	for _, d := range del {
+		if d.Stat.Inode == id && d.Path != victim {
+			t.Errorf("path %q, want %q (parent is the live root)", d.Path, victim)
 		}
 	}
 }
