@@ -89,11 +89,14 @@ func needJournalTools(t testing.TB) {
 	}
 }
 
-var cursorSeq = regexp.MustCompile(`;i=([0-9a-f]+);`)
+var (
+	cursorSeq  = regexp.MustCompile(`;i=([0-9a-f]+);`)
+	cursorBoot = regexp.MustCompile(`;b=([0-9a-f]{32});`)
+)
 
 // journalctlEntries runs journalctl -o json --all and returns every entry
 // as a sorted list of "NAME=value" strings, with the entry's realtime,
-// monotonic, boot id and seqnum first.
+// monotonic, boot id and seqnum (the last two from the cursor) first.
 func journalctlEntries(t testing.TB, file string) [][]string {
 	t.Helper()
 	out := testenv.Output(t, "journalctl", "--file", file, "-o", "json", "--all", "--no-pager")
@@ -113,7 +116,7 @@ func journalctlEntries(t testing.TB, file string) [][]string {
 			case "__CURSOR":
 				s := cursorSeq.FindStringSubmatch(vals[0])
 				seq, _ := strconv.ParseUint(s[1], 16, 64)
-				head = append(head, fmt.Sprintf("~seq=%d", seq))
+				head = append(head, fmt.Sprintf("~seq=%d", seq), "~boot="+cursorBoot.FindStringSubmatch(vals[0])[1])
 				continue
 			case "__REALTIME_TIMESTAMP", "__MONOTONIC_TIMESTAMP":
 				head = append(head, "~"+k+"="+vals[0])
@@ -181,6 +184,7 @@ func ourEntries(t testing.TB, file string) ([][]string, error) {
 			fmt.Sprintf("~seq=%d", e.Seqnum),
 			fmt.Sprintf("~__MONOTONIC_TIMESTAMP=%d", e.Monotonic),
 			fmt.Sprintf("~__REALTIME_TIMESTAMP=%d", e.Realtime),
+			"~boot=" + e.BootIDString(),
 		}
 		sort.Strings(head)
 		var fields []string

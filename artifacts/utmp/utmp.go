@@ -158,7 +158,7 @@ func (r *Record) IP() netip.Addr {
 // RemoteIP is the address an event should carry: IP unless it is
 // unspecified, else ut_host when that parses as an address.
 func (r *Record) RemoteIP() string {
-	if ip := r.IP(); !ip.IsUnspecified() {
+	if ip := r.IP().Unmap(); !ip.IsUnspecified() {
 		return ip.String()
 	}
 	if h, err := netip.ParseAddr(r.Host); err == nil && !h.IsUnspecified() {
