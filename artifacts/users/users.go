@@ -123,6 +123,7 @@ type Report struct {
 	Less           []LessHistory   `json:"less,omitempty"`
 	Viminfo        []Viminfo       `json:"viminfo,omitempty"`
 	SessionUsers   []SessionUser   `json:"session_users,omitempty"`
+	SSHD           *SSHDConfig     `json:"sshd,omitempty"`
 	// Files are the account files read, with their times.
 	Files []FileMeta `json:"files"`
 	// Reference and RecentWindow are what FlagRecentKey was measured with.
@@ -328,6 +329,17 @@ func Extract(ctx context.Context, env *artifacts.Env, opts Options) (*Report, er
 		}
 		x.home(u, h)
 	}
+	x.rep.SSHD = ReadSSHDConfig(fsys, func(p, msg string) { x.warn(p, 0, msg) })
+	if len(x.rep.SSHD.Files) > 0 {
+		x.rep.SSHD.Evidence = x.evidence(x.rep.SSHD.File, 0)
+	} else {
+		x.rep.SSHD = nil
+	}
+	patterns := defaultKeyFiles
+	if x.rep.SSHD != nil {
+		patterns = x.rep.SSHD.AuthorizedKeysFile
+	}
+	x.authorizedKeys(patterns)
 	x.flagRecentKeys()
 	x.history()
 	return rep, nil
@@ -436,26 +448,6 @@ func (x *extraction) groupsAndFlags(uidMin uint32) {
 // home reads one home folder's SSH files, histories, .lesshst, .viminfo.
 func (x *extraction) home(u *User, h string) {
 	fsys := x.env.FS
-	for _, n := range []string{".ssh/authorized_keys", ".ssh/authorized_keys2"} {
-		p := path.Join(h, n)
-		data, m, ok := x.read(p)
-		if !ok {
-			continue
-		}
-		keys, errs := ParseAuthorizedKeys(p, data)
-		x.lineErrs(p, errs)
-		for i := range keys {
-			keys[i].User, keys[i].FileMeta = u.Name, m
-			keys[i].Evidence = x.evidence(p, keys[i].Line)
-		}
-		x.rep.AuthorizedKeys = append(x.rep.AuthorizedKeys, keys...)
-		msg := fmt.Sprintf("authorized_keys of %s modified (%d keys now)", u.Name, len(keys))
-		x.emit(timeline.Event{Time: m.Mtime, TimestampDesc: DescKeyFileModified, Source: SourceSSH, User: u.Name, Message: msg}, p, 0)
-		if m.Btime != nil {
-			x.emit(timeline.Event{Time: *m.Btime, TimestampDesc: DescKeyFileCreated, Source: SourceSSH, User: u.Name,
-				Message: "authorized_keys of " + u.Name + " created"}, p, 0)
-		}
-	}
 	p := path.Join(h, ".ssh/known_hosts")
 	if data, _, ok := x.read(p); ok {
 		kh, errs := ParseKnownHosts(p, data)
@@ -508,6 +500,40 @@ func (x *extraction) home(u *User, h string) {
 			if e.Kind == "file" && e.Time != nil {
 				x.emit(timeline.Event{Time: *e.Time, TimestampDesc: DescVimFile, Source: SourceViminfo, User: u.Name,
 					Message: u.Name + " opened " + e.Value + " in vim", Attrs: map[string]string{"file": e.Value}}, p, e.Line)
+			}
+		}
+	}
+}
+
+// authorizedKeys reads every account's key files as sshd_config's
+// AuthorizedKeysFile names them; a file shared by accounts is read once.
+func (x *extraction) authorizedKeys(patterns []string) {
+	done := map[string]bool{}
+	for _, u := range x.rep.Users {
+		if u.Source != "passwd" && u.Source != "home" {
+			continue
+		}
+		for _, p := range KeyFilePaths(patterns, u.PasswdEntry) {
+			if done[p] {
+				continue
+			}
+			done[p] = true
+			data, m, ok := x.read(p)
+			if !ok {
+				continue
+			}
+			keys, errs := ParseAuthorizedKeys(p, data)
+			x.lineErrs(p, errs)
+			for i := range keys {
+				keys[i].User, keys[i].FileMeta = u.Name, m
+				keys[i].Evidence = x.evidence(p, keys[i].Line)
+			}
+			x.rep.AuthorizedKeys = append(x.rep.AuthorizedKeys, keys...)
+			msg := fmt.Sprintf("authorized_keys of %s modified (%d keys now)", u.Name, len(keys))
+			x.emit(timeline.Event{Time: m.Mtime, TimestampDesc: DescKeyFileModified, Source: SourceSSH, User: u.Name, Message: msg}, p, 0)
+			if m.Btime != nil {
+				x.emit(timeline.Event{Time: *m.Btime, TimestampDesc: DescKeyFileCreated, Source: SourceSSH, User: u.Name,
+					Message: "authorized_keys of " + u.Name + " created"}, p, 0)
 			}
 		}
 	}

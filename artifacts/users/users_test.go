@@ -310,3 +310,31 @@ func TestFingerprintMatchesSSHKeygen(t *testing.T) {
 		}
 	}
 }
+
+func TestSSHDConfigKeyFiles(t *testing.T) {
+	g := guest()
+	g["etc/ssh/sshd_config"] = file("Include /etc/ssh/sshd_config.d/*.conf\nPermitRootLogin no\nAuthorizedKeysFile .ssh/authorized_keys /etc/ssh/keys/%u\nMatch User bob\n  PasswordAuthentication yes\n", t0)
+	g["etc/ssh/sshd_config.d/10-x.conf"] = file("PermitRootLogin=yes\n", t0)
+	g["etc/ssh/keys/root"] = file("ssh-ed25519 "+edKey+" hidden-root-key\n", t0)
+	rep, _, _ := run(t, g, DefaultOptions())
+	s := rep.SSHD
+	if s == nil || s.Settings["permitrootlogin"] != "yes" || !slices.Equal(s.AuthorizedKeysFile, []string{".ssh/authorized_keys", "/etc/ssh/keys/%u"}) ||
+		len(s.Matches) != 1 || !strings.Contains(s.Matches[0], "PasswordAuthentication yes") || len(s.Files) != 2 {
+		t.Fatalf("sshd %+v", s)
+	}
+	var root *AuthorizedKey
+	for i, k := range rep.AuthorizedKeys {
+		if k.File == "/etc/ssh/keys/root" {
+			root = &rep.AuthorizedKeys[i]
+		}
+		if k.File == "/home/alice/.ssh/authorized_keys2" {
+			t.Error("authorized_keys2 read although AuthorizedKeysFile does not name it")
+		}
+	}
+	if root == nil || root.User != "root" || root.Comment != "hidden-root-key" {
+		t.Errorf("root key %+v", root)
+	}
+	if got := KeyFilePaths([]string{"%h/.k", "k2", "/x/%U/%%", "none"}, PasswdEntry{Name: "a", UID: 7, Home: "/home/a"}); !slices.Equal(got, []string{"/home/a/.k", "/home/a/k2", "/x/7/%"}) {
+		t.Errorf("expand %v", got)
+	}
+}
