@@ -35,8 +35,11 @@
 //     "Session opened", "Session closed", "Cron session", "Cron command",
 //     "Login session", "Session removed"; for other records "Log entry".
 //   - Message is "prog[pid]: message" as logged; Host the record's host
-//     (the guest's host name when the line has none); User and IP where the
-//     message names them.
+//     (the guest's host name when the line has none); IP the remote
+//     address where the message names one. User is the account the event
+//     is about: the one logged into (SSH, sessions, cron), the one who ran
+//     sudo or su (the target is Attrs["runas"]), the account added,
+//     modified, deleted or whose password changed.
 //   - Zone is the zone an RFC 3164 stamp was converted from; empty for
 //     RFC 3339 and RFC 5424 stamps, which carry their offset.
 //   - Evidence.Path is the guest path of the file read (the rotated file
