@@ -7,8 +7,7 @@
 // load. Each entry says what runs, when or on what trigger, as whom, from
 // which file, with the file's times; events mark when those files changed.
 //
-// The CLI's "--only cron" and "--only persistence" both select this
-// extractor (Kinds).
+// It registers as "persistence"; the CLI maps "--only cron" to it too.
 package persistence
 
 import (
@@ -24,9 +23,6 @@ import (
 	"github.com/coldcase-dfir/coldcase/artifacts/users"
 	"github.com/coldcase-dfir/coldcase/timeline"
 )
-
-// Kinds are the --only names that select this extractor.
-var Kinds = []string{"persistence", "cron"}
 
 func init() {
 	artifacts.Register(artifacts.Extractor{
