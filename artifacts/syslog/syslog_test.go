@@ -99,7 +99,12 @@ func TestZoneBerlin(t *testing.T) {
 		"etc/hostname":   {Data: []byte("guest1\n")},
 		"var/log/syslog": {Data: []byte(log), ModTime: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)},
 	}
-	evs, _ := run(t, fsys)
+	evs, sum := run(t, fsys)
+	if len(sum.Logins) != 2 || sum.Logins[1].Port != "50001" || sum.Logins[0].Method != "publickey" || sum.Logins[0].User != "root" ||
+		sum.Logins[0].IP != "192.0.2.7" || sum.Logins[0].Evidence.Line != 1 || !sum.Logins[1].Time.Equal(utc(2026, 3, 30, 10, 0, 0)) ||
+		sum.Counts["SSH login accepted"] != 2 || sum.Counts["Log entry"] != 1 {
+		t.Errorf("summary logins %+v counts %v", sum.Logins, sum.Counts)
+	}
 	want := []time.Time{utc(2026, 3, 28, 11, 0, 0), utc(2026, 3, 30, 10, 0, 0), utc(2026, 10, 26, 11, 0, 0),
 		time.Date(2026, 10, 27, 11, 0, 0, 5e8, time.UTC)}
 	zones := []string{"Europe/Berlin", "Europe/Berlin", "Europe/Berlin", ""}
