@@ -16,6 +16,7 @@ import (
 	"context"
 	"crypto/md5"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -58,6 +59,9 @@ type Options struct {
 	Each func(Binary)
 	// Root limits the walk to a sub-folder ("" or "/": the whole guest).
 	Root string
+	// MaxFlagged bounds Report.Flagged; beyond it flagged binaries are
+	// counted (and still passed to Each) but not kept, with a warning.
+	MaxFlagged int
 }
 
 // DefaultOptions hashes files up to 512 MiB with up to 4 workers.
@@ -66,7 +70,7 @@ func DefaultOptions() Options {
 	if w > 4 {
 		w = 4
 	}
-	return Options{MaxHashSize: 512 << 20, MaxPESize: 64 << 20, Workers: w}
+	return Options{MaxHashSize: 512 << 20, MaxPESize: 64 << 20, Workers: w, MaxFlagged: 100000}
 }
 
 // Flags set on Binary.Flags.
@@ -120,6 +124,9 @@ type Report struct {
 	Total   int64    `json:"total"`   // executables found
 	Hashed  int64    `json:"hashed"`  // of which hashed
 	Flagged []Binary `json:"flagged"` // binaries with at least one flag, by path
+	// FlaggedTotal counts flagged binaries, including any beyond
+	// Options.MaxFlagged that Flagged does not hold.
+	FlaggedTotal int64 `json:"flagged_total"`
 	// PackageDB is "dpkg" when ownership was checked, "" otherwise;
 	// PackageNote says why not.
 	PackageDB   string `json:"package_db"`
@@ -158,6 +165,9 @@ func Extract(ctx context.Context, env *artifacts.Env, opts Options) (*Report, er
 	if opts.MaxPESize <= 0 {
 		opts.MaxPESize = DefaultOptions().MaxPESize
 	}
+	if opts.MaxFlagged <= 0 {
+		opts.MaxFlagged = DefaultOptions().MaxFlagged
+	}
 	fsys := env.FS
 	warn := func(p, msg string) { env.Warn(artifacts.Warning{Source: Source, Path: p, Msg: msg}) }
 	db := loadDpkg(fsys, warn)
@@ -187,7 +197,12 @@ func Extract(ctx context.Context, env *artifacts.Env, opts Options) (*Report, er
 					rep.Hashed++
 				}
 				if len(b.Flags) > 0 {
-					rep.Flagged = append(rep.Flagged, b)
+					rep.FlaggedTotal++
+					if len(rep.Flagged) < opts.MaxFlagged {
+						rep.Flagged = append(rep.Flagged, b)
+					} else if len(rep.Flagged) == opts.MaxFlagged && rep.FlaggedTotal == int64(opts.MaxFlagged)+1 {
+						warn(b.Path, fmt.Sprintf("more than %d flagged binaries: the rest are counted, not kept", opts.MaxFlagged))
+					}
 				}
 				if opts.Each != nil {
 					opts.Each(b)
@@ -368,6 +383,11 @@ func sniff(h []byte) string {
 	case bytes.HasPrefix(h, []byte("\x7fELF")):
 		return "elf"
 	case bytes.HasPrefix(h, []byte("MZ")) && len(h) >= 64:
+		// e_lfanew must point at "PE\0\0" (checked when it lies in the head).
+		off := int(binary.LittleEndian.Uint32(h[0x3c:]))
+		if off >= 0 && off+4 <= len(h) && !bytes.Equal(h[off:off+4], []byte("PE\x00\x00")) {
+			return ""
+		}
 		return "pe"
 	case bytes.HasPrefix(h, []byte("#!")):
 		return "script"

@@ -396,3 +396,18 @@ func FuzzCapabilities(f *testing.F) {
 	f.Add([]byte{0x00, 0, 0, 0x03, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0xe8, 3, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) { DecodeCapabilities(data) })
 }
+
+func TestMaxFlaggedAndMZText(t *testing.T) {
+	fsys := fstest.MapFS{
+		"tmp/a":      {Data: []byte("#!/bin/sh\n"), Mode: 0o755},
+		"tmp/b":      {Data: []byte("#!/bin/sh\n"), Mode: 0o755},
+		"tmp/c":      {Data: []byte("#!/bin/sh\n"), Mode: 0o755},
+		"tmp/mz.txt": {Data: append([]byte("MZ is a text file"), make([]byte, 100)...), Mode: 0o644},
+	}
+	opts := DefaultOptions()
+	opts.MaxFlagged = 2
+	rep, all, _ := extract(t, fsys, opts)
+	if rep.Total != 3 || rep.FlaggedTotal != 3 || len(rep.Flagged) != 2 || len(all) != 3 {
+		t.Errorf("total %d flagged %d kept %d each %d", rep.Total, rep.FlaggedTotal, len(rep.Flagged), len(all))
+	}
+}
