@@ -11,8 +11,8 @@
 // memory does not grow with the size of the filesystem.
 //
 // The log is not replayed: a filesystem that was not cleanly unmounted is
-// shown as its on-disk metadata says, and Info does not tell whether the
-// log is dirty.
+// shown as its on-disk metadata says; Info reports it as Dirty when the
+// internal log does not end with an unmount record.
 package xfs
 
 import (
@@ -87,12 +87,7 @@ func Open(r io.ReaderAt, size int64) (*FS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("xfs: %w", err)
 	}
-	x := &FS{
-		r: r, size: size, sb: sb,
-		cache:  newPageCache(r, size, cachePages),
-		dirs:   list.New(),
-		dirIdx: map[uint64]*list.Element{},
-	}
+	x := newFS(r, size, sb, cachePages)
 	if x.root, err = x.readInode(sb.rootIno); err != nil {
 		return nil, fmt.Errorf("root directory: %w", err)
 	}
@@ -100,6 +95,15 @@ func Open(r io.ReaderAt, size int64) (*FS, error) {
 		return nil, fmt.Errorf("xfs: root inode %d is not a directory", sb.rootIno)
 	}
 	return x, nil
+}
+
+func newFS(r io.ReaderAt, size int64, sb *superblock, pages int) *FS {
+	return &FS{
+		r: r, size: size, sb: sb,
+		cache:  newPageCache(r, size, pages),
+		dirs:   list.New(),
+		dirIdx: map[uint64]*list.Element{},
+	}
 }
 
 // Info describes the filesystem from its superblock.
@@ -114,7 +118,16 @@ func (x *FS) Info() fs.Info {
 		fmt.Sprintf("XFS %s, %d allocation groups of %d blocks, %d-byte inodes, %d-byte directory blocks",
 			ver, sb.agCount, sb.agBlocks, sb.inodeSize, sb.dirBlkSize()),
 		"features: " + strings.Join(sb.features(), ","),
-		"log not examined: dirty state unknown",
+	}
+	dirty := sb.incompat&incompatRepair != 0
+	switch clean, last, err := x.logState(); {
+	case err != nil:
+		notes = append(notes, "log not examined, dirty state unknown: "+err.Error())
+	case clean:
+		notes = append(notes, fmt.Sprintf("log clean (unmount record at log block %d)", last))
+	default:
+		dirty = true
+		notes = append(notes, fmt.Sprintf("log dirty: last record at log block %d is not an unmount record; metadata may be older than the log", last))
 	}
 	if sb.rblocks != 0 {
 		notes = append(notes, "has a realtime section (files on it cannot be read)")
@@ -131,7 +144,7 @@ func (x *FS) Info() fs.Info {
 		UUID:      fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16]),
 		Size:      int64(sb.dblocks) << sb.blockLog,
 		BlockSize: int(sb.blockSize),
-		Dirty:     sb.incompat&incompatRepair != 0,
+		Dirty:     dirty,
 		Notes:     notes,
 	}
 }
