@@ -5,7 +5,6 @@ import (
 	iofs "io/fs"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,12 +15,8 @@ import (
 // `coldcase ls -r` does) and runs `fls -r -m /` on the same image in the
 // same run; the metric fls_ratio is our time over fls's (< 1: faster).
 func BenchmarkWalkVsFls(b *testing.B) {
-	testenv.NeedTool(b, "mkfs.vfat", "mcopy", "mdel", "fls")
-	img := filepath.Join(b.TempDir(), "fat32.img")
-	script := filepath.Join(testenv.RepoRoot(b), "testdata", "fat", "mkimage.sh")
-	if out, err := exec.Command("sh", script, img, "32").CombinedOutput(); err != nil {
-		b.Fatalf("mkimage.sh: %v\n%s", err, out)
-	}
+	testenv.NeedTool(b, "fls")
+	img := buildImage(b, 32)
 	fls, _ := testenv.LookPath("fls")
 	var ours, theirs time.Duration
 	b.ResetTimer()

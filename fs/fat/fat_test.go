@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,17 +19,45 @@ import (
 	"github.com/coldcase-dfir/coldcase/internal/testenv"
 )
 
-// buildImage runs testdata/fat/mkimage.sh for one FAT width.
-func buildImage(t *testing.T, bits int) string {
+var (
+	imgMu    sync.Mutex
+	imgDir   string
+	imgCache = map[int]string{}
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if imgDir != "" {
+		os.RemoveAll(imgDir)
+	}
+	os.Exit(code)
+}
+
+// buildImage runs testdata/fat/mkimage.sh for one FAT width, once per
+// test binary; tests must not modify the image.
+func buildImage(t testing.TB, bits int) string {
 	t.Helper()
 	testenv.NeedTool(t, "mkfs.vfat", "mcopy", "mdel")
-	img := filepath.Join(t.TempDir(), fmt.Sprintf("fat%d.img", bits))
+	imgMu.Lock()
+	defer imgMu.Unlock()
+	if p, ok := imgCache[bits]; ok {
+		return p
+	}
+	if imgDir == "" {
+		d, err := os.MkdirTemp("", "coldcase-fat-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		imgDir = d
+	}
+	img := filepath.Join(imgDir, fmt.Sprintf("fat%d.img", bits))
 	script := filepath.Join(testenv.RepoRoot(t), "testdata", "fat", "mkimage.sh")
 	cmd := exec.Command("sh", script, img, strconv.Itoa(bits))
 	cmd.Env = append(os.Environ(), "PATH="+os.Getenv("PATH")+":/usr/sbin:/sbin")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("mkimage.sh: %v\n%s", err, out)
 	}
+	imgCache[bits] = img
 	return img
 }
 

@@ -4,7 +4,6 @@ import (
 	iofs "io/fs"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,14 +14,8 @@ import (
 // ls -r` does) and runs `fls -r -m /` on the same image in the same run;
 // fls_ratio is our time over fls's.
 func BenchmarkWalkVsFls(b *testing.B) {
-	testenv.NeedTool(b, "mkntfs", "ntfscp", "ntfsls", "ntfstruncate", "fls")
-	img := filepath.Join(b.TempDir(), "ntfs.img")
-	script := filepath.Join(testenv.RepoRoot(b), "testdata", "ntfs", "mkimage.sh")
-	cmd := exec.Command("sh", script, img)
-	cmd.Env = append(os.Environ(), "PATH="+os.Getenv("PATH")+":/usr/sbin:/sbin")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("mkimage.sh: %v\n%s", err, out)
-	}
+	testenv.NeedTool(b, "fls")
+	img := buildImage(b)
 	fls, _ := testenv.LookPath("fls")
 	var ours, theirs time.Duration
 	b.ResetTimer()

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,17 +23,50 @@ import (
 	"github.com/coldcase-dfir/coldcase/internal/testenv"
 )
 
-func buildImage(t *testing.T) string {
+var (
+	imgMu   sync.Mutex
+	imgPath string
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if imgPath != "" {
+		os.RemoveAll(filepath.Dir(imgPath))
+	}
+	os.Exit(code)
+}
+
+// buildImage runs testdata/ntfs/mkimage.sh once per test binary and
+// returns a private copy of the image for the caller.
+func buildImage(t testing.TB) string {
 	t.Helper()
 	testenv.NeedTool(t, "mkntfs", "ntfscp", "ntfsls", "ntfstruncate")
-	img := filepath.Join(t.TempDir(), "ntfs.img")
-	script := filepath.Join(testenv.RepoRoot(t), "testdata", "ntfs", "mkimage.sh")
-	cmd := exec.Command("sh", script, img)
-	cmd.Env = append(os.Environ(), "PATH="+os.Getenv("PATH")+":/usr/sbin:/sbin")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("mkimage.sh: %v\n%s", err, out)
+	imgMu.Lock()
+	defer imgMu.Unlock()
+	if imgPath == "" {
+		d, err := os.MkdirTemp("", "coldcase-ntfs-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		img := filepath.Join(d, "ntfs.img")
+		script := filepath.Join(testenv.RepoRoot(t), "testdata", "ntfs", "mkimage.sh")
+		cmd := exec.Command("sh", script, img)
+		cmd.Env = append(os.Environ(), "PATH="+os.Getenv("PATH")+":/usr/sbin:/sbin")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			os.RemoveAll(d)
+			t.Fatalf("mkimage.sh: %v\n%s", err, out)
+		}
+		imgPath = img
 	}
-	return img
+	b, err := os.ReadFile(imgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := filepath.Join(t.TempDir(), "ntfs.img")
+	if err := os.WriteFile(cp, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return cp
 }
 
 func openFile(t testing.TB, p string) *FS {
