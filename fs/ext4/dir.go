@@ -117,7 +117,7 @@ func (f *FS) scanSlack(e []byte, from int, filetype bool, fn func(dirent) error)
 // skipped, so a linear read lists every leaf).
 func (f *FS) readDir(in *Inode, slack bool, fn func(dirent) error) error {
 	if in.Flags&flagInlineData != 0 {
-		return f.readInlineDir(in, fn)
+		return f.readInlineDir(in, slack, fn)
 	}
 	var runs []Run
 	var err error
@@ -151,12 +151,12 @@ func (f *FS) readDir(in *Inode, slack bool, fn func(dirent) error) error {
 // readInlineDir lists an inline_data directory: i_block starts with the
 // parent's inode number, followed by entries; more may follow in the
 // system.data xattr.
-func (f *FS) readInlineDir(in *Inode, fn func(dirent) error) error {
+func (f *FS) readInlineDir(in *Inode, slack bool, fn func(dirent) error) error {
 	parent := binary.LittleEndian.Uint32(in.Block[:4])
 	if parent == 0 || uint64(parent) > uint64(f.sb.InodesCount) {
 		return fmt.Errorf("directory inode %d at %#x: inline parent inode %d out of range", in.Num, in.Offset, parent)
 	}
-	if err := f.parseDirBlock(in.Block[4:], in.Offset+0x2C, in.Num, false, fn); err != nil {
+	if err := f.parseDirBlock(in.Block[4:], in.Offset+0x2C, in.Num, slack, fn); err != nil {
 		return err
 	}
 	x, err := f.xattrs(in)
@@ -164,7 +164,7 @@ func (f *FS) readInlineDir(in *Inode, fn func(dirent) error) error {
 		return err
 	}
 	if more := x["system.data"]; len(more) > 0 {
-		return f.parseDirBlock(more, in.Offset, in.Num, false, fn)
+		return f.parseDirBlock(more, in.Offset, in.Num, slack, fn)
 	}
 	return nil
 }

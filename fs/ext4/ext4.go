@@ -295,7 +295,7 @@ var ErrCycle = errors.New("directory cycle")
 // resolve walks name from the root and returns its inode. follow makes
 // the last element's symlink followed too; intermediate ones always are.
 func (f *FS) resolve(op, name string, follow bool) (*Inode, error) {
-	if !iofs.ValidPath(name) {
+	if !validPath(name) {
 		return nil, &iofs.PathError{Op: op, Path: name, Err: iofs.ErrInvalid}
 	}
 	root, err := f.inode(rootIno)
@@ -363,6 +363,24 @@ func (f *FS) resolve(op, name string, follow bool) (*Inode, error) {
 		stack = append(stack, next)
 	}
 	return stack[len(stack)-1], nil
+}
+
+// validPath is io/fs.ValidPath without its UTF-8 rule: names on ext4 are
+// bytes, and a non-UTF-8 name found in the listing must open too.
+func validPath(name string) bool {
+	if name == "." {
+		return true
+	}
+	for {
+		elem, rest, more := strings.Cut(name, "/")
+		if elem == "" || elem == "." || elem == ".." {
+			return false
+		}
+		if !more {
+			return true
+		}
+		name = rest
+	}
 }
 
 // fileInfo is the FileInfo of every object this package returns.
