@@ -101,3 +101,17 @@ func FuzzUnit(f *testing.F) {
 		}
 	})
 }
+
+func TestParseAtJobOldFormat(t *testing.T) {
+	j := ParseAtJob("b00010019a1b2c", []byte("#!/bin/sh\n# atrun uid=0 gid=0\n# mail     root 0\numask 22\nPATH=/bin; export PATH\ncd /root || {\n\t echo 'Execution directory inaccessible' >&2\n\t exit 1\n}\n/tmp/.x/run\nrm -f /tmp/y\n"))
+	if j.Queue != "b" || j.Number != 0x10 || *j.UID != 0 || j.Command != "/tmp/.x/run\nrm -f /tmp/y" || j.Line != 10 {
+		t.Errorf("%+v", j)
+	}
+	// 0x019a1b2c minutes: `date -u -d @$((0x019a1b2c*60)) +%FT%H:%MZ` prints 2021-02-06T09:16Z
+	if j.RunAt.Format("2006-01-02T15:04Z") != "2021-02-06T09:16Z" {
+		t.Errorf("run at %v", j.RunAt)
+	}
+	if runPartsName("x.sh") || !runPartsName("0anacron") || runPartsName("") {
+		t.Error("runPartsName")
+	}
+}

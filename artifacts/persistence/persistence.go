@@ -60,7 +60,23 @@ const (
 	FlagExecOutsideUsr = "exec_outside_usr" // runs a program outside /usr (and /bin, /sbin)
 	FlagMasked         = "masked"           // unit linked to /dev/null
 	FlagUnknownOwner   = "unknown_owner"    // a cron spool named after no account
+	// FlagRunPartsIgnored: Debian's cron and run-parts skip files in
+	// cron.d and cron.{hourly,…} whose names are not [A-Za-z0-9_-]+
+	// ("x.sh"); cronie (RHEL) runs them.
+	FlagRunPartsIgnored = "name_ignored_by_debian_cron"
 )
+
+func runPartsName(n string) bool {
+	if n == "" {
+		return false
+	}
+	for _, c := range n {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // Entry is one thing the guest runs by itself.
 type Entry struct {
@@ -258,6 +274,9 @@ func (x *extraction) cron() {
 		x.lineErrs(p, errs)
 		for _, c := range lines {
 			e := Entry{Kind: KindCron, File: users.Abs(p), Line: c.Line, Schedule: c.Schedule, Command: c.Command, Owner: c.User, FileMeta: m}
+			if strings.HasPrefix(p, "/etc/cron.d/") && !runPartsName(path.Base(p)) {
+				e.Flags = append(e.Flags, FlagRunPartsIgnored)
+			}
 			if !system {
 				e.Owner = owner
 				if len(x.names) > 0 && !x.hasUser(owner) {
@@ -290,7 +309,11 @@ func (x *extraction) cron() {
 			if !ok {
 				continue
 			}
-			x.add(Entry{Kind: KindCronScript, File: p, Schedule: period, Command: p, Owner: "root", FileMeta: m, Indicators: scriptIndicators(data)})
+			e := Entry{Kind: KindCronScript, File: p, Schedule: period, Command: p, Owner: "root", FileMeta: m, Indicators: scriptIndicators(data)}
+			if !runPartsName(path.Base(p)) {
+				e.Flags = append(e.Flags, FlagRunPartsIgnored)
+			}
+			x.add(e)
 		}
 	}
 }
