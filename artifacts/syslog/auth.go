@@ -19,7 +19,7 @@ func (a *Auth) set(k, v string) {
 		return
 	}
 	if a.Attrs == nil {
-		a.Attrs = make(map[string]string, 4)
+		a.Attrs = make(map[string]string, 8)
 	}
 	a.Attrs[k] = v
 }

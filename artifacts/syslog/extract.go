@@ -243,7 +243,6 @@ func Event(e *Entry, zone string) timeline.Event {
 		Source:        "syslog",
 		Host:          r.Host,
 		Message:       messageLine(r),
-		Attrs:         map[string]string{},
 	}
 	if r.Local {
 		te.Zone = zone
@@ -252,9 +251,10 @@ func Event(e *Entry, zone string) timeline.Event {
 		te.Source = "auth"
 		te.TimestampDesc = a.Desc
 		te.User, te.IP = a.User, a.IP
-		for k, v := range a.Attrs {
-			te.Attrs[k] = v
-		}
+		te.Attrs = a.Attrs // ParseAuth made it with room for the keys below
+	}
+	if te.Attrs == nil {
+		te.Attrs = make(map[string]string, 4)
 	}
 	set := func(k, v string) {
 		if v != "" {
