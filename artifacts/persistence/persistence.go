@@ -1,11 +1,12 @@
-// Package persistence lists what a guest runs without anyone logging in:
+// Package persistence lists what a guest runs without anyone typing it:
 // cron (crontab, cron.d, cron.{hourly,daily,weekly,monthly}, user spools,
 // anacrontab), at jobs, systemd units and timers (system and per user,
-// enabled through *.wants links, drop-ins), SysV init scripts and their
-// rc?.d links, rc.local, /etc/ld.so.preload, shell profile lines that
-// fetch or run code, udev RUN+= rules, and kernel modules configured to
-// load. Each entry says what runs, when or on what trigger, as whom, from
-// which file, with the file's times; events mark when those files changed.
+// enabled through *.wants links, drop-ins, generators), SysV init scripts
+// and their rc?.d links, rc.local, /etc/ld.so.preload, shell profile lines
+// that fetch or run code, udev RUN+= rules, kernel modules configured to
+// load, desktop autostart, update-motd.d scripts, apt hooks and pam_exec.
+// Each entry says what runs, when or on what trigger, as whom, from which
+// file, with the file's times; events mark when those files changed.
 //
 // It registers as "persistence"; the CLI maps "--only cron" to it too.
 package persistence
@@ -150,7 +151,7 @@ func isNotExist(err error) bool { return errors.Is(err, iofs.ErrNotExist) }
 func Extract(ctx context.Context, env *artifacts.Env) (*Report, error) {
 	x := &extraction{ctx: ctx, env: env, rep: &Report{}, names: map[uint32]string{}, seen: map[string]bool{}}
 	x.accounts()
-	for _, step := range []func(){x.cron, x.at, x.systemd, x.sysv, x.rcLocal, x.preload, x.profiles, x.udev, x.modules} {
+	for _, step := range []func(){x.cron, x.at, x.systemd, x.sysv, x.rcLocal, x.preload, x.profiles, x.udev, x.modules, x.more} {
 		if err := ctx.Err(); err != nil {
 			return x.rep, err
 		}

