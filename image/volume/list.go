@@ -152,7 +152,9 @@ func assembleLVM(vols []Volume) []Volume {
 		pvs = append(pvs, pv)
 		c, warns := readVGCopies(pv)
 		v.Warnings = append(v.Warnings, warns...)
-		copies = append(copies, c...)
+		// Keep only the newest copy per VG so far: memory stays bounded
+		// by one metadata tree per VG, however many PVs there are.
+		copies = newestCopies(append(copies, c...))
 	}
 	var out []Volume
 	for _, c := range newestCopies(copies) {

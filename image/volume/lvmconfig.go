@@ -21,7 +21,7 @@ import (
 
 const (
 	maxCfgDepth = 32
-	maxCfgItems = 1 << 20
+	maxCfgItems = 1 << 18 // real VGs with 1000 LVs use ~30000
 )
 
 type cfgKind uint8

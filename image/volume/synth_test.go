@@ -209,8 +209,8 @@ func TestLVMHostile(t *testing.T) {
 			return buildPV(16<<20, 64<<10, 512, `vg { id = "abc`)
 		}, "lvm metadata: at byte 10: unterminated string"},
 		{"huge item count", func() []byte {
-			return buildPV(32<<20, 24<<20, 512, "vg { x = ["+strings.Repeat("1,", 1<<20+10)+"1] }")
-		}, "more than 1048576 items"},
+			return buildPV(8<<20, 6<<20, 512, "vg { x = ["+strings.Repeat("1,", 1<<18+10)+"1] }")
+		}, "more than 262144 items"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
