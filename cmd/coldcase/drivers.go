@@ -6,11 +6,16 @@ package main
 import (
 	_ "github.com/coldcase-dfir/coldcase/fs/ext4"
 	_ "github.com/coldcase-dfir/coldcase/fs/fat"
+	_ "github.com/coldcase-dfir/coldcase/fs/ntfs"
 	_ "github.com/coldcase-dfir/coldcase/fs/xfs"
 
 	_ "github.com/coldcase-dfir/coldcase/artifacts/audit"
+	_ "github.com/coldcase-dfir/coldcase/artifacts/binaries"
 	_ "github.com/coldcase-dfir/coldcase/artifacts/journal"
+	_ "github.com/coldcase-dfir/coldcase/artifacts/packages"
+	_ "github.com/coldcase-dfir/coldcase/artifacts/persistence"
 	_ "github.com/coldcase-dfir/coldcase/artifacts/syslog"
+	_ "github.com/coldcase-dfir/coldcase/artifacts/system"
 	_ "github.com/coldcase-dfir/coldcase/artifacts/users"
 	_ "github.com/coldcase-dfir/coldcase/artifacts/utmp"
 )

@@ -5,7 +5,7 @@
 #
 # Planted intrusion (all times UTC on 2026-09-12; the guest's zone is
 # Europe/Berlin, so its text logs say 04:xx local time):
-#   02:03:11–02:14:50  40 failed SSH passwords for root from 203.0.113.66 (auth.log, btmp)
+#   02:03:11–02:14:14  40 failed SSH passwords for root from 203.0.113.66 (auth.log, btmp)
 #   02:15:30           accepted password for root from 203.0.113.66 (auth.log, wtmp)
 #   02:16:05           useradd of sysadm with UID 0 (auth.log, /etc/passwd, /etc/shadow)
 #   02:17:40           attacker key appended to /root/.ssh/authorized_keys
@@ -29,6 +29,7 @@ trap 'rm -rf "$work"' EXIT
 export TZ=UTC LC_ALL=C
 acq='2026-09-12 02:30:00'          # when the VM was quarantined: every untouched file's time
 acq_epoch=$(date -ud "$acq" +%s)
+install='2026-08-01 10:00:00'      # when the VM was installed: the root filesystem's untouched files
 
 root=$work/root var=$work/var efi=$work/efi
 mkdir -p "$root"/{etc/ssh,etc/cron.d,etc/systemd/system/multi-user.target.wants,root/.ssh,home/alice/.ssh,tmp/.X11-unix/.s,usr/bin,usr/sbin,bin,boot,var,proc,sys,dev}
@@ -124,8 +125,8 @@ epoch() { date -ud "2026-09-12 $1" +%s; }
 } > "$root/root/.bash_history"
 chmod 600 "$root/root/.bash_history"
 
-# every untouched file gets the quarantine time; planted ones their own
-find "$root" -exec touch -h -d "$acq" {} +
+# every untouched root file keeps the install time; planted ones their own
+find "$root" -exec touch -h -d "$install" {} +
 plant() { touch -h -d "2026-09-12 $2 UTC" "$root/$1"; }
 plant root/.ssh/authorized_keys 02:17:40
 plant tmp/.X11-unix/.s/kworkerd 02:18:20
@@ -140,8 +141,8 @@ faketime -f "@$acq" env E2FSPROGS_FAKE_TIME="$acq_epoch" \
   mkfs.ext4 -q -F -L root -U 5a1e0000-0000-4000-8000-00000000e004 -E hash_seed=5a1e0000-0000-4000-8000-0000000000aa \
   -d "$root" "$work/root.ext4" 48M
 # mkfs.ext4 -d copies mtime and atime but stamps ctime with the real clock:
-# give every inode the quarantine time, then the planted files their own.
-acq_ts=$(date -ud "$acq" +%Y%m%d%H%M%S)
+# give every inode the install time, then the planted files their own.
+acq_ts=$(date -ud "$install" +%Y%m%d%H%M%S)
 (cd "$root" && find . -mindepth 1 | sed 's|^\.||') | while read -r p; do
   echo "sif \"$p\" ctime $acq_ts"; echo "sif \"$p\" crtime $acq_ts"
 done > "$work/ctimes.debugfs"
