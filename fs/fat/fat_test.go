@@ -409,3 +409,55 @@ func TestDosTime(t *testing.T) {
 }
 
 var _ = io.EOF
+
+// TestIstat compares the 8.3 name, size and the three times istat prints
+// for a sample of entries (istat shows whole seconds).
+func TestIstat(t *testing.T) {
+	testenv.NeedTool(t, "istat")
+	img := buildImage(t, 16)
+	f := openImage(t, img)
+	istat, _ := testenv.LookPath("istat")
+	n := 0
+	err := iofs.WalkDir(f, ".", func(p string, d iofs.DirEntry, err error) error {
+		if err != nil || p == "." {
+			return err
+		}
+		if n++; n%20 != 1 && !strings.Contains(p, "MixedCase") && !strings.Contains(p, "lower") {
+			return nil
+		}
+		fi, _ := d.Info()
+		st := cfs.StatOf(fi)
+		cmd := exec.Command(istat, img, strconv.FormatUint(st.Inode, 10))
+		cmd.Env = append(os.Environ(), "TZ=UTC")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("istat %d: %v", st.Inode, err)
+		}
+		field := func(label string) string {
+			for _, l := range strings.Split(string(out), "\n") {
+				if v, ok := strings.CutPrefix(l, label); ok {
+					return strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "(UTC)"))
+				}
+			}
+			t.Fatalf("istat %d: no %q in\n%s", st.Inode, label, out)
+			return ""
+		}
+		ts := func(tm time.Time) string {
+			if tm.IsZero() {
+				return "0000-00-00 00:00:00"
+			}
+			return tm.Format("2006-01-02 15:04:05")
+		}
+		// ShortName is the 8.3 name as stored; istat applies the NT
+		// lower-case flags, so names compare case-insensitively.
+		got := fmt.Sprintf("%s|%d|%s|%s|%s", strings.ToUpper(ShortName(fi)), st.Size, ts(st.Mtime), ts(st.Atime), ts(st.Btime))
+		want := fmt.Sprintf("%s|%s|%s|%s|%s", strings.ToUpper(field("Name:")), field("Size:"), field("Written:"), field("Accessed:"), field("Created:"))
+		if got != want {
+			t.Errorf("%s: %s; istat %s", p, got, want)
+		}
+		return nil
+	})
+	if err != nil || n < 300 {
+		t.Fatalf("walk: %v, %d entries", err, n)
+	}
+}

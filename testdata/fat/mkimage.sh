@@ -2,8 +2,8 @@
 # mkimage.sh OUT.img 12|16|32 — builds a FAT image for fs/fat's tests with
 # dosfstools and mtools only (no mount): a generated tree of a few hundred
 # files with long, mixed-case and Unicode names, nested directories, an
-# EFI-like boot tree, and one file deleted with mdel so that a deleted
-# directory entry (0xE5) remains. Times come from the files' mtimes; mtools
+# EFI-like boot tree, and two files deleted with mdel so that deleted
+# directory entries (0xE5) remain, one with and one without a long name. Times come from the files' mtimes; mtools
 # copies them (mcopy -m) so the tree has known, varied times.
 set -eu
 out=$1
@@ -51,3 +51,4 @@ rm -f "$img"
 mkfs.vfat -C -F "$bits" -n "COLD$bits" -i 1234ABCD "$img" "$size" >/dev/null
 mcopy -s -m -i "$img" "$src"/* ::/
 mdel -i "$img" "::/Docs/deleted me please.txt"
+mdel -i "$img" "::/many/d0/F7.BIN" # 8.3 only: its first character is lost
