@@ -6,8 +6,10 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -114,7 +116,10 @@ var readelfMachine = map[string]string{"Advanced Micro Devices X86-64": "EM_X86_
 
 func TestELFMatchesReadelf(t *testing.T) {
 	testenv.NeedTool(t, "readelf")
-	files := []string{"/bin/ls", "/sbin/ldconfig"}
+	files := []string{"/bin/ls", "/sbin/ldconfig"} // Debian's ldconfig is static-pie
+	if st := buildStaticGo(t); st != "" {
+		files = append(files, st) // static ET_EXEC
+	}
 	for _, r := range []string{"aarch64_super_stripped.elf", "sample_exe64.elf"} {
 		files = append(files, testenv.PeerData(t, "binaries/pyelftools/"+r))
 	}
@@ -159,6 +164,26 @@ func TestELFMatchesReadelf(t *testing.T) {
 		}
 		t.Logf("%s: %s %s static=%v pie=%v needed=%v", p, info.Type, info.Machine, info.Static, info.PIE, info.Needed)
 	}
+}
+
+// buildStaticGo builds a tiny static (CGO_ENABLED=0) Go program, or
+// returns "" when no go command is at hand.
+func buildStaticGo(t *testing.T) string {
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(gobin); err != nil {
+		return ""
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module static\ngo 1.21\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main\nfunc main() {}\n"), 0o644)
+	cmd := exec.Command(gobin, "build", "-o", "static", ".")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-buildvcs=false", "GOOS=linux", "GOARCH=amd64")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Logf("go build: %v %s", err, out)
+		return ""
+	}
+	return filepath.Join(dir, "static")
 }
 
 func TestCapabilitiesMatchGetcap(t *testing.T) {

@@ -204,6 +204,16 @@ func ReadELF(r io.ReaderAt, size int64) (*ELFInfo, error) {
 	} else {
 		info.Sections = len(f.Sections)
 		info.Stripped = f.Section(".symtab") == nil
+		// The linker may leave the build-id note outside every PT_NOTE
+		// segment (Go does); readelf -n finds it through the sections.
+		for _, sec := range f.Sections {
+			if info.BuildID != "" {
+				break
+			}
+			if sec.Type == elf.SHT_NOTE {
+				info.BuildID = e.buildID(sec.Offset, sec.Size)
+			}
+		}
 	}
 	return info, nil
 }
@@ -296,7 +306,8 @@ func (e *elfReader) dynamic(info *ELFInfo, p phdr, phs []phdr, fail func(string,
 	return flags1
 }
 
-// buildID finds the NT_GNU_BUILD_ID note in a PT_NOTE segment.
+// buildID finds the NT_GNU_BUILD_ID note in a PT_NOTE segment or
+// SHT_NOTE section at off.
 func (e *elfReader) buildID(off, size uint64) string {
 	if size > maxNoteBytes || off > uint64(e.size) {
 		return ""
@@ -307,9 +318,12 @@ func (e *elfReader) buildID(off, size uint64) string {
 	}
 	for len(b) >= 12 {
 		namesz, descsz, typ := uint64(e.bo.Uint32(b)), uint64(e.bo.Uint32(b[4:])), e.bo.Uint32(b[8:])
+		if namesz > uint64(len(b)) || descsz > uint64(len(b)) {
+			return ""
+		}
 		nameEnd := 12 + (namesz+3)&^3
 		descEnd := nameEnd + (descsz+3)&^3
-		if namesz > uint64(len(b)) || descsz > uint64(len(b)) || descEnd > uint64(len(b)) || nameEnd > uint64(len(b)) {
+		if descEnd > uint64(len(b)) || nameEnd+descsz > uint64(len(b)) {
 			return ""
 		}
 		if typ == 3 && namesz == 4 && string(b[12:15]) == "GNU" {
