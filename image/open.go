@@ -36,9 +36,10 @@ func OpenFormat(path, format string) (*Image, error) {
 	return o.finish(src, format, true)
 }
 
-// openReaderAt opens an image held in r. Backing files and extents are
-// looked up in files (nil: none) — the fuzzers and tests use this.
-func openReaderAt(name string, r io.ReaderAt, size int64, files map[string][]byte) (*Image, error) {
+// openReaderAt opens an image held in r as the given format ("" detects).
+// Backing files and extents are looked up in files (nil: none) — the
+// fuzzers use this to reach every parser without touching the disk.
+func openReaderAt(name string, r io.ReaderAt, size int64, format string, files map[string][]byte) (*Image, error) {
 	o := &opener{open: func(n string) (*source, error) {
 		b, ok := files[n]
 		if !ok {
@@ -46,7 +47,7 @@ func openReaderAt(name string, r io.ReaderAt, size int64, files map[string][]byt
 		}
 		return &source{name: n, r: bytes.NewReader(b), size: int64(len(b))}, nil
 	}}
-	return o.finish(&source{name: name, r: r, size: size}, "", false)
+	return o.finish(&source{name: name, r: r, size: size}, format, false)
 }
 
 // source is one file of a chain.

@@ -353,7 +353,7 @@ func (q *qcow2) unitSize() int64 { return q.clusterSize }
 var (
 	flatePool = sync.Pool{New: func() any { return flate.NewReader(nil) }}
 	zstdPool  = sync.Pool{New: func() any {
-		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxMemory(64<<20))
+		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxMemory(64<<20), zstd.WithDecoderMaxWindow(8<<20))
 		if err != nil {
 			panic(err) // only bad options fail
 		}
