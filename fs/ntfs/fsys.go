@@ -409,6 +409,26 @@ func (f *FS) openNode(n *node, name string) (*File, error) {
 	if err != nil {
 		return nil, &iofs.PathError{Op: "open", Path: name, Err: err}
 	}
+	// go-ntfs sizes its LZNT1 buffers by the compression unit (2^unit
+	// clusters); Windows only writes 4. Refuse what would allocate huge
+	// buffers before handing the stream over.
+	as, err := f.attrs(n.id, e)
+	if err != nil {
+		return nil, &iofs.PathError{Op: "open", Path: name, Err: err}
+	}
+	err = guard(n.id, "compression unit", func() error {
+		for _, a := range as {
+			if a.Type().Value == attrData && !a.IsResident() && a.Name() == n.stream {
+				if u := a.Compression_unit_size(); u > 8 {
+					return fmt.Errorf("ntfs: MFT entry %d: $DATA compression unit 2^%d clusters: %w", n.id, u, ErrCorrupt)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, &iofs.PathError{Op: "open", Path: name, Err: err}
+	}
 	sname := n.stream
 	if sname == "" {
 		sname = parser.WILDCARD_STREAM_NAME // with the wildcard id: the unnamed stream first
