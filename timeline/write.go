@@ -53,10 +53,14 @@ type tableWriter struct {
 func (t *tableWriter) Write(e *Event) error {
 	if !t.header {
 		t.header = true
-		fmt.Fprintf(t.w, "%-30s  %-9s  %-28s  %-12s  %-15s  %s\n", "DATETIME (UTC)", "SOURCE", "DESCRIPTION", "USER", "IP", "MESSAGE")
+		fmt.Fprintf(t.w, "%-30s  %-13s  %-28s  %-12s  %-15s  %s\n", "DATETIME (UTC)", "SOURCE", "DESCRIPTION", "USER", "IP", "MESSAGE")
 	}
-	_, err := fmt.Fprintf(t.w, "%-30s  %-9s  %-28s  %-12s  %-15s  %s\n",
-		e.Time.UTC().Format(TimeFormat), EscapeTerminal(e.Source), EscapeTerminal(e.TimestampDesc),
+	desc := e.TimestampDesc
+	if m := e.Attrs["macb"]; m != "" {
+		desc = m // mactime's letters: the four meanings spelled out do not fit a column
+	}
+	_, err := fmt.Fprintf(t.w, "%-30s  %-13s  %-28s  %-12s  %-15s  %s\n",
+		e.Time.UTC().Format(TimeFormat), EscapeTerminal(e.Source), EscapeTerminal(desc),
 		EscapeTerminal(e.User), EscapeTerminal(e.IP), EscapeTerminal(e.Message))
 	return err
 }

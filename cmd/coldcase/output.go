@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/tw"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -40,7 +41,9 @@ func writeJSON(w io.Writer, v any) error {
 // writeTable writes rows for a terminal. Every cell is escaped, because
 // cells carry names and strings from the evidence.
 func writeTable(w io.Writer, header []string, rows [][]string) error {
-	t := tablewriter.NewWriter(w)
+	// Headers stay as written: tablewriter's auto-format would turn
+	// "mtime (UTC)" into "MTIME  ( UTC )".
+	t := tablewriter.NewTable(w, tablewriter.WithHeaderAutoFormat(tw.Off))
 	h := make([]any, len(header))
 	for i, c := range header {
 		h[i] = c
