@@ -127,6 +127,7 @@ func buildLVs(c vgCopy, pvs []pvDev, vols []Volume) ([]Volume, error) {
 		byUUID[pvs[i].label.uuid] = &pvs[i]
 	}
 	pvMap := map[string]*vgPV{}
+	var present []*vgPV // PVs of this VG whose disk was given, in metadata order
 	if sect := vg.get("physical_volumes"); sect != nil && sect.kind == cfgSection {
 		for _, f := range sect.fields {
 			if f.v.kind != cfgSection {
@@ -142,6 +143,9 @@ func buildLVs(c vgCopy, pvs []pvDev, vols []Volume) ([]Volume, error) {
 			p.peStart, p.peCount = start*lvmSector, count
 			p.dev = byUUID[strings.ReplaceAll(p.id, "-", "")]
 			pvMap[f.key] = p
+			if p.dev != nil {
+				present = append(present, p)
+			}
 		}
 	}
 
@@ -178,7 +182,8 @@ func buildLVs(c vgCopy, pvs []pvDev, vols []Volume) ([]Volume, error) {
 		v.UUID, _ = lv.str("id")
 		v.Hidden = !contains(lv.strings("status"), "VISIBLE")
 		lvWhere := fmt.Sprintf("%s: LV %s at byte %d", where, f.key, f.off)
-		r, types, err := mapLV(lv, lvWhere, extBytes, pvMap)
+		r, types, size, err := mapLV(lv, lvWhere, extBytes, pvMap)
+		v.Size = size
 		v.TypeID = strings.Join(types, ",")
 		switch {
 		case err != nil:
@@ -197,19 +202,15 @@ func buildLVs(c vgCopy, pvs []pvDev, vols []Volume) ([]Volume, error) {
 		if err != nil {
 			v.ReaderAt = errReader{err}
 		} else {
-			v.ReaderAt, v.Size = r, r.size
+			v.ReaderAt = r
 			if len(r.segs) > 0 && len(r.segs[0].areas) > 0 {
 				pv := r.segs[0].areas[0].pv
 				v.Disk = vols[pv.vol].Disk
 				v.disk = vols[pv.vol].disk
 			}
 		}
-		if v.Disk < 0 {
-			// Any PV of the VG: what matters is that selectors find it.
-			for _, p := range pvs {
-				v.Disk, v.disk = vols[p.vol].Disk, vols[p.vol].disk
-				break
-			}
+		if v.Disk < 0 && len(present) > 0 {
+			v.Disk, v.disk = vols[present[0].dev.vol].Disk, vols[present[0].dev.vol].disk
 		}
 		out = append(out, v)
 	}
@@ -217,8 +218,13 @@ func buildLVs(c vgCopy, pvs []pvDev, vols []Volume) ([]Volume, error) {
 }
 
 // mapLV turns the segment sections of one LV into a reader. It returns the
-// segment types seen in any case, for the listing.
-func mapLV(lv *cfgValue, where string, extBytes int64, pvMap map[string]*vgPV) (*lvReader, []string, error) {
+// segment types and the LV's size in any case, for the listing.
+func mapLV(lv *cfgValue, where string, extBytes int64, pvMap map[string]*vgPV) (r *lvReader, types []string, size int64, err error) {
+	r, types, err = mapSegments(lv, where, extBytes, pvMap, &size)
+	return r, types, size, err
+}
+
+func mapSegments(lv *cfgValue, where string, extBytes int64, pvMap map[string]*vgPV, size *int64) (*lvReader, []string, error) {
 	var types []string
 	type rawSeg struct {
 		f     *cfgField
@@ -243,6 +249,9 @@ func mapLV(lv *cfgValue, where string, extBytes int64, pvMap map[string]*vgPV) (
 		count, ok2 := f.v.int("extent_count")
 		if !ok1 || !ok2 || start < 0 || count <= 0 || start > 1<<40 || count > 1<<40 {
 			return nil, types, fmt.Errorf("%s: %s at byte %d: start_extent %d / extent_count %d missing or out of range", where, f.key, f.off, start, count)
+		}
+		if end, ok := mulAdd(start+count, extBytes, 0); ok && end > *size {
+			*size = end // the listed size, even when the LV cannot be read
 		}
 		if t != "striped" && unsupported == nil {
 			unsupported = fmt.Errorf("%s: %s at byte %d: lvm %q segments not supported yet", where, f.key, f.off, t)

@@ -187,8 +187,10 @@ func TestPeerUtilLinuxGPT(t *testing.T) {
 			t.Errorf("#%d: %+v, want %+v", i+1, v, w)
 		}
 	}
-	if v, err := Select(vols, "A7101B6C-468C-47DF-AFF6-CD444D12AF61"); err != nil || v.Index != 3 {
-		t.Errorf("Select by GUID: %+v %v", v, err)
+	for _, sel := range []string{"A7101B6C-468C-47DF-AFF6-CD444D12AF61", "/dev/disk/by-partuuid/a7101b6c-468c-47df-aff6-cd444d12af61"} {
+		if v, err := Select(vols, sel); err != nil || v.Index != 3 {
+			t.Errorf("Select(%q): %+v %v", sel, v, err)
+		}
 	}
 	tab, err := readGPT(r, 512, 512, r.Size())
 	if err != nil || tab.hdr.diskGUID != "dd27f98d-7519-4c9e-8041-f2bfa7b1ef61" {

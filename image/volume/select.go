@@ -15,6 +15,7 @@ func Select(vols []Volume, sel string) (Volume, error) {
 	if len(s) > 9 && strings.EqualFold(s[:9], "PARTUUID=") {
 		s = s[9:]
 	}
+	s = strings.TrimPrefix(s, "/dev/disk/by-partuuid/")
 	if s == "" {
 		return Volume{}, fmt.Errorf("volume: empty selector")
 	}

@@ -143,6 +143,9 @@ snapshot0 { id = "S" status = ["READ"] segment1 { start_extent = 0 extent_count 
 			t.Errorf("%s: read error %v", name, err)
 		}
 	}
+	if v := lvByName(t, vols, "synth/thin1"); v.Size != 4<<20 || v.Type != "lvm thin" {
+		t.Errorf("thin LV listed as %+v, want 4 MiB of type thin", v)
+	}
 	for _, name := range []string{"origin", "mirror_rimage_0"} {
 		if v := lvByName(t, vols, "synth/"+name); v.Unsupported != "" || v.Type != "lvm linear" {
 			t.Errorf("%s should be readable: %+v", name, v)

@@ -38,7 +38,7 @@
 //	                also /dev/mapper/VG-LV
 //	UUID            a GPT unique partition GUID, an MBR PARTUUID
 //	                ("8f8378c0-01"), or an LV UUID (with or without dashes);
-//	                "PARTUUID=…" is accepted too
+//	                "PARTUUID=…" and /dev/disk/by-partuuid/… are accepted too
 package volume
 
 import "io"
