@@ -198,7 +198,7 @@ func (x *extraction) hasUser(name string) bool {
 // read reads a small file and records it (once) with an event of the
 // given group; missing files are silent.
 func (x *extraction) read(p, source, descMod, descNew string) ([]byte, users.FileMeta, bool) {
-	p = users.Abs(p)
+	p = x.resolve(users.Abs(p))
 	data, err := artifacts.ReadSmall(x.env.FS, p)
 	if err != nil {
 		if !isNotExist(err) {
@@ -618,6 +618,25 @@ func (x *extraction) sysv() {
 			x.add(e)
 		}
 	}
+}
+
+// resolve follows symlinks in the last element of p itself, resolving
+// absolute targets against the guest's root: os.DirFS and fstest.MapFS
+// would otherwise fail on them (or, for os.DirFS, read the host's file).
+// At most 40 links are followed, as the kernel does.
+func (x *extraction) resolve(p string) string {
+	for i := 0; i < 40; i++ {
+		t := x.linkTarget(p)
+		if t == "" {
+			return p
+		}
+		if strings.HasPrefix(t, "/") {
+			p = users.Abs(t)
+		} else {
+			p = users.Abs(path.Join(path.Dir(p), t))
+		}
+	}
+	return p
 }
 
 // linkTarget returns a symlink's target, or "" when p is not a symlink or

@@ -231,7 +231,9 @@ func (x *extraction) unit(d unitDir, sc, name, p, kind string, enabled map[strin
 		sched = append(sched, "start of "+strings.Join(e.WantedBy, ", "))
 	}
 	e.Schedule = strings.Join(sched, "; ")
-	if !packaged(p) {
+	// A unit in /etc that is only a link to a packaged unit (an Alias=)
+	// is not admin-written content.
+	if t := e.Details["link_target"]; !packaged(p) && !(strings.HasPrefix(t, "/") && packaged(t)) {
 		e.Flags = append(e.Flags, FlagAdminAdded)
 	}
 	x.add(e)
