@@ -2,6 +2,7 @@ package binaries_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -53,6 +54,10 @@ func TestGuestOnExt4(t *testing.T) {
 	}
 	for _, w := range env.Warnings() {
 		t.Logf("warning: %s", w)
+	}
+	// Every record set must serialise (artifacts.json).
+	if js, err := json.Marshal(results); err != nil || len(js) < 1000 {
+		t.Fatalf("json: %v (%d bytes)", err, len(js))
 	}
 
 	bin := results["binaries"].(*binaries.Report)

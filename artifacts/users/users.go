@@ -61,7 +61,10 @@ const (
 // User is one account with everything known about it.
 type User struct {
 	PasswdEntry
-	Source string       `json:"source"` // "passwd", "home" (folder without account), "shadow", "syslog"
+	// Source: "passwd"; "shadow" (a shadow line without passwd line) or
+	// "home" (a /home folder without account), whose UID and GID are
+	// unknown and set to 4294967295, (uid_t)-1.
+	Source string       `json:"source"`
 	Shadow *ShadowEntry `json:"shadow,omitempty"`
 	// PrimaryGroup is the name of GID's group; Groups lists every group
 	// naming the user as member (group and gshadow).
