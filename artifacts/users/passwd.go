@@ -3,6 +3,7 @@ package users
 import (
 	"bytes"
 	"fmt"
+	"github.com/coldcase-dfir/coldcase/timeline"
 	"strconv"
 	"strings"
 	"time"
@@ -249,6 +250,8 @@ type GroupEntry struct {
 	Admins         []string `json:"admins,omitempty"`
 	ShadowMembers  []string `json:"shadow_members,omitempty"`
 	ShadowPassword string   `json:"shadow_password,omitempty"`
+	// Evidence is the /etc/group line (set by Extract).
+	Evidence timeline.Evidence `json:"evidence"`
 }
 
 func splitList(s string) []string {

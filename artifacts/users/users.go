@@ -90,18 +90,20 @@ type History struct {
 
 // LessHistory is one .lesshst.
 type LessHistory struct {
-	File     string      `json:"file"`
-	User     string      `json:"user,omitempty"`
-	FileMeta FileMeta    `json:"file_meta"`
-	Entries  []LessEntry `json:"entries"`
+	File     string            `json:"file"`
+	User     string            `json:"user,omitempty"`
+	FileMeta FileMeta          `json:"file_meta"`
+	Entries  []LessEntry       `json:"entries"`
+	Evidence timeline.Evidence `json:"evidence"`
 }
 
 // Viminfo is one .viminfo.
 type Viminfo struct {
-	File     string         `json:"file"`
-	User     string         `json:"user,omitempty"`
-	FileMeta FileMeta       `json:"file_meta"`
-	Entries  []ViminfoEntry `json:"entries"`
+	File     string            `json:"file"`
+	User     string            `json:"user,omitempty"`
+	FileMeta FileMeta          `json:"file_meta"`
+	Entries  []ViminfoEntry    `json:"entries"`
+	Evidence timeline.Evidence `json:"evidence"`
 }
 
 // SessionUser is an account seen only in a desktop session's environment
@@ -237,6 +239,9 @@ func Extract(ctx context.Context, env *artifacts.Env, opts Options) (*Report, er
 		var errs []LineError
 		rep.Groups, errs = ParseGroup(data)
 		x.lineErrs("/etc/group", errs)
+		for i := range rep.Groups {
+			rep.Groups[i].Evidence = x.evidence("/etc/group", rep.Groups[i].Line)
+		}
 		rep.Files = append(rep.Files, m)
 	}
 	if data, m, ok := x.read("/etc/gshadow"); ok {
@@ -493,11 +498,11 @@ func (x *extraction) home(u *User, h string) {
 	}
 	p = path.Join(h, ".lesshst")
 	if data, m, ok := x.read(p); ok {
-		x.rep.Less = append(x.rep.Less, LessHistory{File: Abs(p), User: u.Name, FileMeta: m, Entries: ParseLesshst(data)})
+		x.rep.Less = append(x.rep.Less, LessHistory{File: Abs(p), User: u.Name, FileMeta: m, Entries: ParseLesshst(data), Evidence: x.evidence(p, 0)})
 	}
 	p = path.Join(h, ".viminfo")
 	if data, m, ok := x.read(p); ok {
-		v := Viminfo{File: Abs(p), User: u.Name, FileMeta: m, Entries: ParseViminfo(data)}
+		v := Viminfo{File: Abs(p), User: u.Name, FileMeta: m, Entries: ParseViminfo(data), Evidence: x.evidence(p, 0)}
 		x.rep.Viminfo = append(x.rep.Viminfo, v)
 		for _, e := range v.Entries {
 			if e.Kind == "file" && e.Time != nil {
