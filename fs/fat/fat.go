@@ -15,6 +15,11 @@
 // inode change time, owners or permissions: Ctime is zero, UID/GID are 0,
 // and the mode is 0777 (0555 when read-only), as TSK reports it.
 //
+// A directory's size is the bytes of its cluster chain (the fixed root
+// area on FAT12/16), as TSK reports it. Deleted returns the 0xE5 entries
+// of live directories; deleted directories are not descended into, as
+// their clusters are free for reuse.
+//
 // Names come from the VFAT long-name entries when their sequence and
 // checksum are intact, otherwise from the 8.3 entry with the NT
 // lower-case flags applied; 8.3 bytes are decoded as code page 437.
