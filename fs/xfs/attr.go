@@ -22,6 +22,9 @@ const (
 	maxAttrValue = 64 << 10 // XATTR_SIZE_MAX
 	maxAttrDepth = 5
 	maxAttrs     = 4096
+	// maxAttrBytes bounds all values of one inode: remote values could
+	// otherwise point many names at the same blocks.
+	maxAttrBytes = 1 << 20
 )
 
 func attrName(flags uint8, name []byte) (string, bool) {
@@ -177,6 +180,13 @@ func (x *FS) attrBlock(ip *inode, exts []extent, lb uint64, depth int, seen map[
 		}
 		if vl > maxAttrValue {
 			return ip.errorf("attribute %q: value length %d", name, vl)
+		}
+		total := 0
+		for _, v := range m {
+			total += len(v)
+		}
+		if total+vl > maxAttrBytes {
+			return ip.errorf("attribute values exceed %d bytes", maxAttrBytes)
 		}
 		v, err := x.remoteAttr(exts, blk, vl)
 		if err != nil {

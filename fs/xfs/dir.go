@@ -1,8 +1,10 @@
 package xfs
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
+	"slices"
 )
 
 // Directory formats (xfs_da_format.h).
@@ -17,7 +19,7 @@ const (
 	dirLeafOffset = 32 << 30
 
 	// maxDirEntries bounds one directory listing held in memory.
-	maxDirEntries = 4 << 20
+	maxDirEntries = 2 << 20
 
 	freeTag = 0xffff
 )
@@ -54,9 +56,20 @@ func (x *FS) readDir(ip *inode) ([]dirent, error) {
 		return nil, err
 	}
 	dbs := uint64(1) << x.sb.dirBlkLog // fs blocks per directory block
+	// Data blocks lie below the leaf offset and, as XFS keeps di_size at
+	// the end of the last data block, below the size too.
 	leaf := uint64(dirLeafOffset) >> x.sb.blockLog
+	if sz := (uint64(ip.size) + uint64(x.sb.blockSize) - 1) >> x.sb.blockLog; sz < leaf {
+		leaf = sz
+	}
 	buf := make([]byte, x.sb.dirBlkSize())
 	var ents []dirent
+	// A forged map could point many directory blocks at one valid block
+	// and make a small image list billions of names; each volume block
+	// may serve once.
+	if err := physicallyDisjoint(exts, leaf); err != nil {
+		return nil, ip.errorf("directory: %v", err)
+	}
 	next := uint64(0) // first directory block not yet read, in fs blocks
 	for _, e := range exts {
 		if e.off >= leaf {
@@ -65,6 +78,7 @@ func (x *FS) readDir(ip *inode) ([]dirent, error) {
 		if e.unwritten {
 			return nil, ip.errorf("directory has an unwritten extent at block %d", e.off)
 		}
+
 		start := e.off &^ (dbs - 1)
 		if start < next {
 			start = next
@@ -83,6 +97,25 @@ func (x *FS) readDir(ip *inode) ([]dirent, error) {
 		}
 	}
 	return ents, nil
+}
+
+// physicallyDisjoint checks that the extents below logical block end
+// (sorted by logical offset) do not share volume blocks.
+func physicallyDisjoint(exts []extent, end uint64) error {
+	var ph []extent
+	for _, e := range exts {
+		if e.off >= end {
+			break
+		}
+		ph = append(ph, e)
+	}
+	slices.SortFunc(ph, func(a, b extent) int { return cmp.Compare(a.lin, b.lin) })
+	for i := 1; i < len(ph); i++ {
+		if ph[i-1].lin+ph[i-1].count > ph[i].lin {
+			return fmt.Errorf("volume block %d mapped twice", ph[i].lin)
+		}
+	}
+	return nil
 }
 
 // parseShortformDir decodes a directory stored in the inode itself.

@@ -25,10 +25,10 @@ func (m *memVol) ReadAt(b []byte, off int64) (int, error) {
 		n = int(rest)
 	}
 	clear(b[:n])
-	for i := 0; i < n; i++ {
-		if j := off + int64(i) - m.off; j >= 0 && j < int64(len(m.data)) {
-			b[i] = m.data[j]
-		}
+	// Overlap of [off, off+n) with the data at [m.off, m.off+len).
+	lo, hi := max(off, m.off), min(off+int64(n), m.off+int64(len(m.data)))
+	if lo < hi {
+		copy(b[lo-off:hi-off], m.data[lo-m.off:hi-m.off])
 	}
 	if n < len(b) {
 		return n, io.EOF

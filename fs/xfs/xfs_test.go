@@ -20,7 +20,7 @@ import (
 
 func inoOf(fi iofs.FileInfo) uint64 { return fs.StatOf(fi).Inode }
 
-var variants = []string{"v5", "v5legacy", "v4"}
+var variants = []string{"v5", "v5legacy", "v4", "v5b1k"}
 
 // TestAgainstXfsDB compares every object of each test image with what
 // xfs_db reads from the same image: directory entries and inode numbers
@@ -259,8 +259,12 @@ func checkFrag(t *testing.T, x *FS, img string) {
 		phys := (agno*int64(x.sb.agBlocks) + agbno) * bs
 		copy(want[off*bs:], raw[phys:phys+count*bs])
 	}
-	if exts != 100 || unwritten != 1 {
-		t.Fatalf("xfs_db bmap shows %d extents (%d unwritten), expected the 100 mkimage.sh wrote", exts, unwritten)
+	hdr := 24
+	if x.sb.v5() {
+		hdr = 72
+	}
+	if want := min(100, (int(bs)-hdr)/16); exts != want || unwritten != 1 {
+		t.Fatalf("xfs_db bmap shows %d extents (%d unwritten), expected the %d mkimage.sh wrote", exts, unwritten, want)
 	}
 	got, err := iofs.ReadFile(x, "frag")
 	if err != nil {
@@ -284,40 +288,41 @@ func checkFrag(t *testing.T, x *FS, img string) {
 }
 
 // checkFormats makes sure the image really has each directory and symlink
-// format, as xfs_db sees them, so the comparisons above cover them.
+// format, as xfs_db sees them, so the comparisons above cover them. The
+// block at the 32 GiB leaf offset tells leaf ("XDL3"/leaf1 magic) from
+// node (da node magic) directories; a block directory has one directory
+// block and nothing at the leaf offset.
 func checkFormats(t *testing.T, x *FS, img string) {
 	t.Helper()
-	leafOff := strconv.FormatInt(dirLeafOffset/int64(x.sb.blockSize), 10)
-	freeOff := strconv.FormatInt(2*dirLeafOffset/int64(x.sb.blockSize), 10)
+	leafOff := dirLeafOffset / int64(x.sb.blockSize)
+	leaf1, node := "0xd2f1", "0xfebe"
+	if x.sb.v5() {
+		leaf1, node = "0x3df1", "0x3ebe"
+	}
 	for _, c := range []struct {
-		path, format string
-		offsets      func(map[string]int) bool
+		path, format, leafMagic string
 	}{
-		{"short", "1 (local)", nil},
-		{"block", "2 (extents)", func(o map[string]int) bool { return len(o) == 1 && o["0"] == 1 }},
-		{"leaf", "2 (extents)", func(o map[string]int) bool { return o[leafOff] == 1 && o[freeOff] == 0 }},
-		{"node", "", func(o map[string]int) bool { return o[freeOff] == 1 && o[leafOff] == 1 && len(o) > 40 }},
-		{"links/rel", "1 (local)", nil},
-		{"links/long", "2 (extents)", nil},
+		{"short", "1 (local)", ""},
+		{"block", "", "unmapped"},
+		{"leaf", "", "magic = " + leaf1},
+		{"node", "", "magic = " + node},
+		{"links/rel", "1 (local)", ""},
+		{"links/long", "2 (extents)", ""},
 	} {
 		fi, err := x.Lstat(c.path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out := xfsDB(t, img, []string{fmt.Sprintf("inode %d", inoOf(fi)), "p core.format", "bmap"})
+		cmds := []string{fmt.Sprintf("inode %d", inoOf(fi)), "p core.format"}
+		if c.leafMagic != "" {
+			cmds = append(cmds, fmt.Sprintf("dblock %d", leafOff), "p")
+		}
+		out := xfsDB(t, img, cmds)
 		if c.format != "" && !strings.Contains(out, "core.format = "+c.format) {
 			t.Errorf("%s: not format %s:\n%s", c.path, c.format, out)
 		}
-		if c.offsets != nil {
-			o := map[string]int{}
-			for _, l := range strings.Split(out, "\n") {
-				if f := strings.Fields(l); len(f) > 3 && f[0] == "data" {
-					o[f[2]]++
-				}
-			}
-			if !c.offsets(o) {
-				t.Errorf("%s: directory blocks at %v are not the expected format", c.path, o)
-			}
+		if c.leafMagic != "" && !strings.Contains(out, c.leafMagic) {
+			t.Errorf("%s: block at the leaf offset is not %q:\n%.300s", c.path, c.leafMagic, out)
 		}
 	}
 }

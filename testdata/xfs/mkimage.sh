@@ -10,6 +10,7 @@
 # VARIANT: v5       default v5 features (crc, ftype, bigtime, 512-byte inodes)
 #          v5legacy v5 with bigtime=0 (32-bit timestamps)
 #          v4       -m crc=0 (v2 inodes, 256 bytes)
+#          v5b1k    1 KiB blocks with 4 KiB directory blocks
 #          bench    v5 with ~100k empty files in 100 directories
 #
 # Writes OUTDIR/xfs.img (sparse, 320 MiB; 1 GiB for bench), OUTDIR/src/ (the
@@ -31,6 +32,7 @@ case $variant in
 v5) ;;
 v5legacy) mkfsopts=(-m bigtime=0) ;;
 v4) mkfsopts=(-m crc=0) ;;
+v5b1k) mkfsopts=(-b size=1024 -n size=4096) ;; # directory blocks of 4 fs blocks
 bench) size=1G ;;
 *) echo "unknown variant $variant" >&2; exit 2 ;;
 esac
@@ -180,14 +182,18 @@ if [ $v5 = 1 ]; then
 	echo 'attr_set -s -v 6000 remote' >>"$cmds"
 fi
 
-# Fragmented file: rewrite frag's single 300-block extent as a B+tree of
-# 100 two-block extents with one-block holes between them (extent 8 is
-# unwritten); the tree's leaf block is the file's own last block.
+# Fragmented file: rewrite the start of frag's single extent as a B+tree of
+# up to 100 two-block extents (as many as one leaf block holds) with
+# one-block holes between them (extent 8 is unwritten); the tree's leaf
+# block is the 300th block of the file.
 fr=$(ino / frag)
 start=$(db -c "inode $fr" -c bmap | awk '{print $5; exit}')
 leaf=$((start + 299))
 daddr=$(db -c "convert fsblock $leaf daddr" | sed 's/ .*//')
 uuid=$(db -c 'sb 0' -c 'p uuid' | awk '{print $3}')
+bs=$(db -c 'sb 0' -c 'p blocksize' | awk '{print $3}')
+hdr=24; [ $v5 = 1 ] && hdr=72
+nrec=$(((bs - hdr) / 16)); ((nrec > 100)) && nrec=100
 {
 	echo "fsblock $leaf"
 	echo 'type bmapbtd'
@@ -197,7 +203,7 @@ uuid=$(db -c 'sb 0' -c 'p uuid' | awk '{print $3}')
 		echo 'write -d magic 0x424d4150'
 	fi
 	echo 'write -d level 0'
-	echo 'write -d numrecs 100'
+	echo "write -d numrecs $nrec"
 	echo 'write -d leftsib -- -1'
 	echo 'write -d rightsib -- -1'
 	if [ $v5 = 1 ]; then
@@ -206,7 +212,7 @@ uuid=$(db -c 'sb 0' -c 'p uuid' | awk '{print $3}')
 		echo "write -d uuid $uuid"
 		echo "write -d owner $fr"
 	fi
-	for i in $(seq 0 99); do
+	for ((i = 0; i < nrec; i++)); do
 		j=$((i + 1))
 		echo "write -d recs[$j].startoff $((i * 3))"
 		echo "write -d recs[$j].startblock $((start + i * 2))"
@@ -215,7 +221,7 @@ uuid=$(db -c 'sb 0' -c 'p uuid' | awk '{print $3}')
 	done
 	echo "inode $fr"
 	echo 'write -d core.format 3'
-	echo 'write -d core.nextents 100'
+	echo "write -d core.nextents $nrec"
 	echo "write -d $u.bmbt.level 1"
 	echo "write -d $u.bmbt.numrecs 1"
 	echo "write -d $u.bmbt.keys[1].startoff 0"
