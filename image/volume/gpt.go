@@ -172,13 +172,26 @@ func parseGPT(r io.ReaderAt, diskSize int64, ss int) (*gptTable, []string, error
 		if berr == nil && !sameParts(primary.parts, backup.parts) {
 			warns = append(warns, fmt.Sprintf("gpt: backup entries (header at %#x) differ from the primary ones; using the primary", backup.hdr.off))
 		}
-		return primary, warns, nil
+		return primary, append(warns, outsideUsable(primary, ss)...), nil
 	}
 	if berr != nil {
 		return nil, nil, fmt.Errorf("%w; backup: %w", perr, berr)
 	}
 	warns = append(warns, fmt.Sprintf("primary GPT unusable (%v); read the backup header at %#x", perr, backup.hdr.off))
-	return backup, warns, nil
+	return backup, append(warns, outsideUsable(backup, ss)...), nil
+}
+
+// outsideUsable reports entries reaching into the GPT's own structures:
+// readable, but not something a partitioning tool writes.
+func outsideUsable(t *gptTable, ss int) []string {
+	var w []string
+	for _, p := range t.parts {
+		first, last := uint64(p.start/int64(ss)), uint64((p.start+p.size)/int64(ss)-1)
+		if first < t.hdr.firstUse || last > t.hdr.lastUse {
+			w = append(w, fmt.Sprintf("%s: LBA %d–%d outside the usable LBAs %d–%d of the header at %#x", p.where, first, last, t.hdr.firstUse, t.hdr.lastUse, t.hdr.off))
+		}
+	}
+	return w
 }
 
 func readGPT(r io.ReaderAt, off int64, ss int, diskSize int64) (*gptTable, error) {

@@ -176,7 +176,8 @@ func TestLVMTwoDisks(t *testing.T) {
 	lb := attachLoop(t, b)
 	devs := []string{la, lb}
 	vg := fmt.Sprintf("cc%08x", mrand.Uint32())
-	lvmCmd(t, devs, "pvcreate", "-qq", "-ff", "-y", la, lb)
+	lvmCmd(t, devs, "pvcreate", "-qq", "-ff", "-y", la)
+	lvmCmd(t, devs, "pvcreate", "-qq", "-ff", "-y", "--pvmetadatacopies", "2", lb) // a second area at the PV's end
 	lvmCmd(t, devs, "vgcreate", "-qq", "-s", "1m", vg, la, lb)
 	lvmCmd(t, devs, "lvcreate", "-qq", "-an", "-Zn", "-y", "-L", "16m", "-i2", "-I64k", "-n", "data-str", vg)
 	bOld := filepath.Join(dir, "b-old.raw")
@@ -255,6 +256,29 @@ func TestLVMTwoDisks(t *testing.T) {
 	// older copy, disk a the newer one; in either order.
 	for _, order := range [][]Disk{{da, openDisk(t, bOld)}, {openDisk(t, bOld), da}} {
 		lvByName(t, mustList(t, order...), vg+"/lin")
+	}
+
+	// Disk b's first metadata area damaged: its second one (at the end of
+	// the PV) and disk a still describe the VG; the damage is reported.
+	bImg, err := os.ReadFile(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bImg[4096+600] ^= 0xff // inside the first area's text or ring
+	bImg[4096+8] ^= 0xff   // the mda_header magic: CRC fails
+	dmg := mustList(t, da, bytes.NewReader(bImg))
+	if v := lvByName(t, dmg, vg+"/data-str"); v.Size != wants[1].size {
+		t.Errorf("data-str with b's first area damaged: %+v", v)
+	}
+	if d2, _ := Select(dmg, "d2"); !strings.Contains(strings.Join(d2.Warnings, ";"), "mda_header at 0x1000") {
+		t.Errorf("no warning about the damaged area: %q", d2.Warnings)
+	}
+	bl, err := findPVLabel(bytes.NewReader(bImg), int64(len(bImg)))
+	if err != nil || bl == nil || len(bl.mdas) != 2 {
+		t.Fatalf("disk b label %+v %v: want 2 metadata areas", bl, err)
+	}
+	if text, err := readMetadata(bytes.NewReader(bImg), int64(len(bImg)), bl.mdas[1]); err != nil || !bytes.Contains(text, []byte("data-str")) {
+		t.Errorf("second metadata area: %v", err)
 	}
 
 	// Only one disk given: the LVs on the missing PV say so when read.

@@ -371,6 +371,11 @@ func TestGPTHostile(t *testing.T) {
 			}
 		})
 	}
+	// An entry over the entry array is readable but flagged.
+	over := mustList(t, bytes.NewReader(gptDisk(size, 128, 128, [2]uint64{2, 100})))
+	if len(over) != 1 || !strings.Contains(strings.Join(over[0].Warnings, ";"), "gpt: entry 1 at 0x400: LBA 2–100 outside the usable LBAs 34–2014") {
+		t.Errorf("entry over the GPT structures: %+v", over)
+	}
 	// The builder itself is sound: a good table lists.
 	vols := mustList(t, bytes.NewReader(gptDisk(size, 128, 128, [2]uint64{34, 100})))
 	if len(vols) != 1 || vols[0].Start != 34*512 {
