@@ -14,13 +14,15 @@ import (
 	cfs "github.com/coldcase-dfir/coldcase/fs"
 )
 
-// dirCache keeps a bounded number of parsed directories.
+// dirCache keeps parsed directories, bounded by the number of entries
+// they hold (a hostile image can make every directory 65536 entries).
 type dirCache struct {
-	mu sync.Mutex
-	m  map[uint64]*dirListing
+	mu    sync.Mutex
+	m     map[uint64]*dirListing
+	nodes int
 }
 
-const dirCacheSize = 256
+const maxCachedNodes = 1 << 17
 
 func (f *FS) cache() *dirCache { return &f.dc }
 
@@ -85,11 +87,14 @@ func (f *FS) listing(n *node) (*dirListing, error) {
 			}
 		}
 	}
+	size := len(l.live) + len(l.deleted)
 	c.mu.Lock()
-	if len(c.m) >= dirCacheSize {
+	if c.nodes+size > maxCachedNodes {
 		clear(c.m)
+		c.nodes = 0
 	}
 	c.m[n.inode] = l
+	c.nodes += size
 	c.mu.Unlock()
 	return l, nil
 }

@@ -111,10 +111,12 @@ func (f *FS) listing(id int64) ([]dirent, error) {
 		return nil, err
 	}
 	f.lcMu.Lock()
-	if len(f.lc) >= 256 {
+	if f.lcN+len(out) > maxCachedEntries {
 		clear(f.lc)
+		f.lcN = 0
 	}
 	f.lc[id] = out
+	f.lcN += len(out)
 	f.lcMu.Unlock()
 	return out, nil
 }

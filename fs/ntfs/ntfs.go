@@ -72,6 +72,8 @@ const (
 	// it in 4 KiB steps up to the size the attribute claims.
 	maxIndexBytes = 1 << 30
 	maxEntries    = 1 << 20 // entries of one directory
+	// maxCachedEntries bounds the directory-listing cache.
+	maxCachedEntries = 1 << 18
 )
 
 // bootSector holds what we check ourselves before trusting go-ntfs.
@@ -151,7 +153,8 @@ type FS struct {
 	mftCount int64 // MFT entries, from $MFT's size
 	info     cfs.Info
 	lcMu     sync.Mutex
-	lc       map[int64][]dirent // bounded cache of directory listings
+	lc       map[int64][]dirent // cache of directory listings…
+	lcN      int                // …bounded by the entries it holds
 }
 
 // guard runs fn, turning a panic inside go-ntfs into an error that names
