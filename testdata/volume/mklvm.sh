@@ -71,12 +71,16 @@ done
 
 # The disk and the PV's place on it.
 if [ -n "$partno" ]; then
-	[ -f "$out" ] || die "MKLVM_PARTITION set but '$out' does not exist"
+	[ -f "$out" ] || die "MKLVM_PARTITION set but '$out' is not an existing image file"
+	[[ $partno =~ ^[1-9][0-9]*$ ]] || die "MKLVM_PARTITION '$partno' is not a partition number"
 	read -r pstart psectors < <(partx -g -o START,SECTORS -n "$partno" "$out") ||
 		die "no partition $partno in '$out'"
 	pv_off=$((pstart * 512)) pv_size=$((psectors * 512))
 else
 	[ "$size_mb" -ge 8 ] || die "SIZE_MB must be at least 8"
+	if [ -e "$out" ] && [ ! -f "$out" ]; then
+		die "'$out' exists and is not a regular file"
+	fi
 	rm -f "$out"
 	truncate -s "${size_mb}M" "$out"
 	case $table in
@@ -104,6 +108,7 @@ fi
 loop=$(losetup -f --show -o "$pv_off" --sizelimit "$pv_size" "$out")
 cleanup() { [ -z "${loop:-}" ] || losetup -d "$loop" 2>/dev/null || true; }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 # Only our loop device is scanned, nothing is activated, and nothing is
 # written under /etc/lvm.
 lvmopt=(--driverloaded n --devices "$loop" --config 'backup { backup = 0 archive = 0 }')
