@@ -311,7 +311,7 @@ func TestCrossCheck(t *testing.T) {
 
 func checkInfo(t *testing.T, f *FS, img, typ string) {
 	info := f.Info()
-	out := string(testenv.Output(t, "dumpe2fs", "-h", img))
+	out := dumpe2fs(t, img)
 	field := func(name string) string {
 		for _, l := range strings.Split(out, "\n") {
 			if k, v, ok := strings.Cut(l, ":"); ok && k == name {

@@ -8,6 +8,7 @@ import (
 	"io"
 	iofs "io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -356,4 +357,69 @@ func TestHostileSuperblock(t *testing.T) {
 	if _, err := Open(bytes.NewReader(base[:3000]), 3000); err == nil {
 		t.Error("a 3000-byte volume opened")
 	}
+}
+
+// TestInfoDirty marks a copy of the seed as last mounted, not clean and
+// needing journal recovery (debugfs ssv/feature) and compares Info with
+// dumpe2fs.
+func TestInfoDirty(t *testing.T) {
+	testenv.NeedTool(t, "debugfs", "dumpe2fs")
+	p := filepath.Join(t.TempDir(), "dirty.img")
+	if err := os.WriteFile(p, seed(t, "seed-ext4"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmds := filepath.Join(t.TempDir(), "cmds")
+	os.WriteFile(cmds, []byte("ssv last_mounted /mnt/evidence\nssv mtime 20250102030405\nssv state 0\nfeature needs_recovery\n"), 0o644)
+	testenv.Run(t, "debugfs", "-w", "-f", cmds, p)
+	out := dumpe2fs(t, p)
+	field := func(name string) string {
+		for _, l := range strings.Split(out, "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && k == name {
+				return strings.TrimSpace(v)
+			}
+		}
+		t.Fatalf("dumpe2fs has no %q", name)
+		return ""
+	}
+	info := openFile(t, p).Info()
+	if !info.Dirty || !strings.Contains(field("Filesystem features"), "needs_recovery") || field("Filesystem state") != "not clean" {
+		t.Errorf("dirty %v; dumpe2fs features %q state %q", info.Dirty, field("Filesystem features"), field("Filesystem state"))
+	}
+	if info.LastMounted != field("Last mounted on") {
+		t.Errorf("last mounted %q, dumpe2fs %q", info.LastMounted, field("Last mounted on"))
+	}
+	for name, got := range map[string]time.Time{"Last mount time": info.LastMountTime, "Last write time": info.LastWriteTime, "Filesystem created": info.Created} {
+		if g := got.UTC().Format(time.ANSIC); g != field(name) {
+			t.Errorf("%s %s, dumpe2fs %s", name, g, field(name))
+		}
+	}
+	var recovery bool
+	for _, n := range info.Notes {
+		recovery = recovery || strings.Contains(n, "needs recovery")
+	}
+	if !recovery {
+		t.Errorf("notes %q do not mention recovery", info.Notes)
+	}
+	// The driver is registered with the fs package and detected.
+	fh, _ := os.Open(p)
+	defer fh.Close()
+	if got := cfs.Detect(fh, int64(len(seed(t, "seed-ext4")))); got != "ext4" {
+		t.Errorf("fs.Detect = %q", got)
+	}
+}
+
+// dumpe2fs runs `dumpe2fs -h` in UTC, as it prints local times.
+func dumpe2fs(t *testing.T, img string) string {
+	t.Helper()
+	p, err := testenv.LookPath("dumpe2fs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(p, "-h", img)
+	cmd.Env = append(os.Environ(), "TZ=UTC")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("dumpe2fs: %v", err)
+	}
+	return string(out)
 }
