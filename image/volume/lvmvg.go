@@ -195,7 +195,7 @@ func buildLVs(c vgCopy, pvs []pvDev, vols []Volume) ([]Volume, error) {
 			v.Type = "lvm linear"
 		}
 		if origin, ok := cowOf[f.key]; ok && err == nil {
-			err = fmt.Errorf("%s: snapshot of %s/%s: snapshots not supported yet (this LV holds the copy-on-write store)", lvWhere, c.name, origin)
+			err = fmt.Errorf("%s: snapshot of %q: snapshots not supported yet (this LV holds the copy-on-write store)", lvWhere, c.name+"/"+origin)
 			v.Unsupported = err.Error()
 			v.Type = "lvm snapshot"
 		}
@@ -314,7 +314,7 @@ func mapSegments(lv *cfgValue, where string, extBytes int64, pvMap map[string]*v
 				return nil, types, fmt.Errorf("%s: stripe %d: extents %d+%d past %s's %d extents", sw, k, pe.n, perStripe, name.s, pv.peCount)
 			}
 			if pv.dev == nil {
-				return nil, types, fmt.Errorf("%s: PV %s (%s) holding stripe %d is missing; give all disks of the VG", sw, name.s, pv.id, k)
+				return nil, types, fmt.Errorf("%s: PV %s (id %q) holding stripe %d is missing; give all disks of the VG", sw, name.s, pv.id, k)
 			}
 			off, ok := mulAdd(pe.n, extBytes, pv.peStart)
 			if !ok {
