@@ -175,7 +175,7 @@ func Extract(ctx context.Context, env *artifacts.Env, opts Options) (*Report, er
 	names := ownerNames(fsys)
 
 	jobs := make(chan job, 64)
-	var mu sync.Mutex // guards rep and Each
+	var mu sync.Mutex // guards rep, Each and the event sink
 	var wg sync.WaitGroup
 	for w := 0; w < opts.Workers; w++ {
 		wg.Add(1)
@@ -207,12 +207,13 @@ func Extract(ctx context.Context, env *artifacts.Env, opts Options) (*Report, er
 				if opts.Each != nil {
 					opts.Each(b)
 				}
+				// Sinks need not be safe for concurrent use: emit here.
+				if len(b.Flags) > 0 || b.PE != nil {
+					emitEvents(env, b)
+				}
 				mu.Unlock()
 				for _, e := range b.Errors {
 					warn(b.Path, e)
-				}
-				if len(b.Flags) > 0 || b.PE != nil {
-					emitEvents(env, b)
 				}
 			}
 		}()
