@@ -138,7 +138,7 @@ func compactVHDX(b []byte) []byte {
 		if off+l > uint64(len(b)) {
 			return b
 		}
-		l = min(l, 64<<10)
+		l = min(l, 68<<10) // the metadata items sit just past the 64 KiB table
 		le.PutUint64(e[16:], uint64(len(out)))
 		le.PutUint32(e[24:], uint32(l))
 		out = append(out, b[off:off+l]...)

@@ -152,11 +152,13 @@ func openVHD(o *opener, src *source) (io.ReaderAt, int64, error) {
 		if len(names) == 0 {
 			return nil, 0, fmt.Errorf("vhd %s: differencing disk without a usable parent locator", name)
 		}
+		self := len(o.layers) - 1
 		var lastErr error
 		for _, n := range names {
+			o.layers = o.layers[:self+1] // drop what a failed attempt added
 			pr, psize, err := o.openRelated(src, n, "vhd")
 			if err == nil {
-				o.layers[len(o.layers)-1].Backing = n
+				o.layers[self].Backing = n
 				m.parent, m.psize = pr, psize
 				return m, size, nil
 			}

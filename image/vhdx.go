@@ -234,11 +234,13 @@ func openVHDX(o *opener, src *source) (io.ReaderAt, int64, error) {
 		if len(names) == 0 {
 			return nil, 0, fmt.Errorf("vhdx %s: differencing disk without a usable parent locator", name)
 		}
+		self := len(o.layers) - 1
 		var lastErr error
 		for _, pn := range names {
+			o.layers = o.layers[:self+1] // drop what a failed attempt added
 			pr, psize, err := o.openRelated(src, pn, "vhdx")
 			if err == nil {
-				o.layers[len(o.layers)-1].Backing = pn
+				o.layers[self].Backing = pn
 				m.parent, m.psize = pr, psize
 				return m, size, nil
 			}
