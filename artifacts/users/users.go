@@ -71,9 +71,12 @@ type User struct {
 	PrimaryGroup string   `json:"primary_group,omitempty"`
 	Groups       []string `json:"groups,omitempty"`
 	LoginShell   bool     `json:"login_shell"` // Shell is not nologin/false/sync/…
-	System       bool     `json:"system"`      // UID below UID_MIN (other than 0) or nobody
-	HomeExists   bool     `json:"home_exists"`
-	Flags        []string `json:"flags,omitempty"`
+	// Sudo: a sudoers user specification names the account, one of its
+	// groups, a User_Alias holding it, or ALL.
+	Sudo       bool     `json:"sudo"`
+	System     bool     `json:"system"` // UID below UID_MIN (other than 0) or nobody
+	HomeExists bool     `json:"home_exists"`
+	Flags      []string `json:"flags,omitempty"`
 	// Evidence is the passwd line (or shadow line, or home folder).
 	Evidence timeline.Evidence `json:"evidence"`
 }
@@ -404,13 +407,42 @@ func (x *extraction) groupsAndFlags(uidMin uint32) {
 			byUID[u.UID] = append(byUID[u.UID], u.Name)
 		}
 	}
-	nopw := map[string]bool{} // "alice" or "%wheel"
+	// Who sudo rules name: "alice", "%wheel", "ALL", with User_Alias
+	// names expanded one level (aliases of aliases are rare).
+	alias := map[string][]string{}
 	for _, r := range rep.Sudoers {
-		if r.Kind == "spec" && r.NoPasswd {
-			for _, w := range strings.Split(r.Who, ",") {
-				nopw[strings.TrimSpace(w)] = true
+		if r.Kind == "alias" && strings.HasPrefix(r.Who, "User_Alias ") {
+			alias[strings.TrimPrefix(r.Who, "User_Alias ")] = strings.Split(r.Commands, ",")
+		}
+	}
+	anySudo, nopw := map[string]bool{}, map[string]bool{}
+	for _, r := range rep.Sudoers {
+		if r.Kind != "spec" {
+			continue
+		}
+		for _, w := range strings.Split(r.Who, ",") {
+			w = strings.TrimSpace(w)
+			names := []string{w}
+			if members, ok := alias[w]; ok {
+				names = names[:0]
+				for _, m := range members {
+					names = append(names, strings.TrimSpace(m))
+				}
+			}
+			for _, n := range names {
+				anySudo[n] = true
+				if r.NoPasswd {
+					nopw[n] = true
+				}
 			}
 		}
+	}
+	named := func(m map[string]bool, u *User) bool {
+		ok := m[u.Name] || m["ALL"] || m["%"+u.PrimaryGroup] || m["#"+strconv.FormatUint(uint64(u.UID), 10)]
+		for _, g := range u.Groups {
+			ok = ok || m["%"+g]
+		}
+		return ok
 	}
 	for i := range rep.Users {
 		u := &rep.Users[i]
@@ -436,11 +468,8 @@ func (x *extraction) groupsAndFlags(uidMin uint32) {
 		if u.Password != "x" && u.Password != "*" && u.Password != "" && !strings.HasPrefix(u.Password, "!") {
 			u.Flags = append(u.Flags, FlagPasswordInPassw)
 		}
-		sudo := nopw[u.Name] || nopw["ALL"] || nopw["%"+u.PrimaryGroup]
-		for _, g := range u.Groups {
-			sudo = sudo || nopw["%"+g]
-		}
-		if sudo {
+		u.Sudo = named(anySudo, u)
+		if named(nopw, u) {
 			u.Flags = append(u.Flags, FlagSudoNoPasswd)
 		}
 		if s := u.Shadow; s != nil {

@@ -56,7 +56,7 @@ root	ALL=(ALL:ALL) ALL
 		"etc/sudoers.d/90-bob":   file("bob ALL=(root) NOPASSWD: /usr/bin/apt, \\\n   /usr/bin/systemctl\n", t0),
 		"etc/sudoers.d/skip.txt": file("eve ALL=(ALL) NOPASSWD: ALL\n", t0),
 		"etc/sudoers.d/old~":     file("eve ALL=(ALL) NOPASSWD: ALL\n", t0),
-		"etc/extra":              file("%wheel ALL=(ALL) NOPASSWD: ALL\n#include /etc/extra\n", t0),
+		"etc/extra":              file("%wheel ALL=(ALL) NOPASSWD: ALL\n#include /etc/extra\nUser_Alias OPS = daemon, www-data\nOPS ALL = NOPASSWD: /usr/bin/id\n", t0),
 		"root/.bash_history":     file("ls\n\nid\n", t0.Add(-time.Hour)),
 		"home/alice/.ssh/authorized_keys": file(`# keys
 ssh-ed25519 `+edKey+` alice@laptop
@@ -106,9 +106,9 @@ func TestExtractFlags(t *testing.T) {
 	}
 	want := map[string][]string{
 		"root":        nil,
-		"daemon":      nil,
+		"daemon":      {FlagSudoNoPasswd},
 		"toor":        {FlagUID0, FlagDuplicateUID},
-		"www-data":    {FlagSystemShell},
+		"www-data":    {FlagSystemShell, FlagSudoNoPasswd},
 		"alice":       {FlagDuplicateUID, FlagRecentKey},
 		"bob":         {FlagEmptyPassword, FlagSudoNoPasswd},
 		"carol":       {FlagDuplicateUID, FlagSudoNoPasswd},
@@ -130,6 +130,11 @@ func TestExtractFlags(t *testing.T) {
 	}
 	if u := user(rep, "bob"); !slices.Equal(u.Groups, []string{"sudo"}) {
 		t.Errorf("bob groups from gshadow: %v", u.Groups)
+	}
+	for n, want := range map[string]bool{"root": true, "alice": true, "bob": true, "carol": true, "daemon": true, "toor": false} {
+		if u := user(rep, n); u.Sudo != want {
+			t.Errorf("%s sudo %v", n, u.Sudo)
+		}
 	}
 	foundBad := false
 	for _, w := range warns {
@@ -157,7 +162,7 @@ func TestSudoersIncludes(t *testing.T) {
 	if !slices.Equal(files, []string{"/etc/sudoers", "/etc/sudoers.d/90-bob", "/etc/extra"}) {
 		t.Errorf("files read %v (skip.txt and old~ must be skipped, the self-include read once)", files)
 	}
-	if !slices.Equal(specs, []string{"root", "%sudo", "bob", "%wheel"}) {
+	if !slices.Equal(specs, []string{"root", "%sudo", "bob", "%wheel", "OPS"}) {
 		t.Errorf("specs %v", specs)
 	}
 	for _, r := range rep.Sudoers {
