@@ -12,7 +12,7 @@
 // extended partitions, sizes its entry buffer by the header's fields, and its
 // errors do not say at which byte offset a structure is bad; the parsers here
 // are short, bounded (entry arrays ≤ 1 MiB, ≤ 256 EBRs, LVM metadata ≤ 16 MiB,
-// nesting ≤ 32) and fuzzed. No pure-Go LVM2 reader exists.
+// ≤ 2^18 items nested ≤ 32 deep) and fuzzed. No pure-Go LVM2 reader exists.
 //
 // GPT: the sector size is found by looking for "EFI PART" at LBA 1 for 512-
 // and 4096-byte sectors. The header CRC and entry-array CRC are checked; when
@@ -24,7 +24,14 @@
 // metadata area's ring buffer, and for each volume group the copy with the
 // newest seqno wins. Linear and striped segments are mapped, also over PVs
 // on different disks. Thin, thin-pool, raid, mirror, cache and snapshot LVs
-// are listed with Unsupported set, and reading them returns an error.
+// are listed with Unsupported set, and reading them returns an error; so do
+// LVs whose PVs are on a disk that was not given. Damaged metadata areas
+// become Warnings on the PV's volume.
+//
+// A damaged partition table (entries past the disk end, overlapping
+// entries, an EBR chain that loops or leaves its extended partition, a GPT
+// whose primary and backup are both bad) makes List fail with an error
+// naming the structure and its byte offset.
 //
 // # Selectors
 //
