@@ -181,9 +181,9 @@ func Extract(ctx context.Context, env *artifacts.Env, opts Options) (*Report, er
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, 256<<10)
+			buf, head := make([]byte, 256<<10), make([]byte, sniffLen)
 			for j := range jobs {
-				b, ok := describe(fsys, j, db, opts, buf)
+				b, ok := describe(fsys, j, db, opts, buf, head)
 				if !ok {
 					continue
 				}
@@ -280,7 +280,7 @@ func ownerNames(fsys iofs.FS) map[uint32]string {
 
 // describe opens one regular file, decides from its mode and first bytes
 // whether it is an executable, and if so hashes and parses it in one read.
-func describe(fsys iofs.FS, j job, db *packageDB, opts Options, buf []byte) (Binary, bool) {
+func describe(fsys iofs.FS, j job, db *packageDB, opts Options, buf, head []byte) (Binary, bool) {
 	fi := j.fi
 	execBit := fi.Mode().Perm()&0o111 != 0
 	f, err := fsys.Open(j.path)
@@ -294,8 +294,7 @@ func describe(fsys iofs.FS, j job, db *packageDB, opts Options, buf []byte) (Bin
 		return b, true
 	}
 	defer f.Close()
-	head := make([]byte, sniffLen)
-	n, rerr := io.ReadFull(f, head)
+	n, rerr := io.ReadFull(f, head[:sniffLen])
 	head = head[:n]
 	format := sniff(head)
 	if format == "" {

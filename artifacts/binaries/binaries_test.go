@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -435,4 +436,23 @@ func TestMaxFlaggedAndMZText(t *testing.T) {
 	if rep.Total != 3 || rep.FlaggedTotal != 3 || len(rep.Flagged) != 2 || len(all) != 3 {
 		t.Errorf("total %d flagged %d kept %d each %d", rep.Total, rep.FlaggedTotal, len(rep.Flagged), len(all))
 	}
+}
+
+// BenchmarkWalk measures the cost per file of a walk where nothing is
+// flagged: allocations must not depend on how many files were walked
+// before (the report keeps nothing for them).
+func BenchmarkWalk(b *testing.B) {
+	fsys := fstest.MapFS{}
+	for i := 0; i < 2000; i++ {
+		fsys["usr/bin/f"+strconv.Itoa(i)] = &fstest.MapFile{Data: []byte("#!/bin/sh\nexit 0\n"), Mode: 0o755}
+		fsys["usr/share/d"+strconv.Itoa(i)] = &fstest.MapFile{Data: []byte("data"), Mode: 0o644}
+	}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		rep, err := Extract(context.Background(), &artifacts.Env{FS: fsys, Zone: time.UTC}, DefaultOptions())
+		if err != nil || rep.Total != 2000 || len(rep.Flagged) != 0 {
+			b.Fatalf("%+v %v", rep, err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/4000, "ns/file")
 }
