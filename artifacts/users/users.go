@@ -151,7 +151,7 @@ const (
 	DescKeyFileModified = "Authorized key file modified"
 	DescKeyFileCreated  = "Authorized key file created"
 	DescFileModified    = "Modification Time"
-	DescShell           = "Shell history"
+	DescShell           = "Shell command"
 	DescShellBefore     = "Shell history (before)"
 	DescVimFile         = "Vim file opened"
 )
