@@ -75,14 +75,18 @@ type TimeHint struct {
 
 // Report is the system extractor's record set.
 type Report struct {
-	Hostname   string       `json:"hostname,omitempty"`
-	OS         OSRelease    `json:"os"`
-	Kernels    []Kernel     `json:"kernels,omitempty"`
-	TimeZone   string       `json:"time_zone,omitempty"`
-	Interfaces []Interface  `json:"interfaces,omitempty"`
-	Hosts      []HostsEntry `json:"hosts,omitempty"`
-	Resolver   Resolver     `json:"resolver"`
-	MachineID  string       `json:"machine_id,omitempty"`
+	Hostname string    `json:"hostname,omitempty"`
+	OS       OSRelease `json:"os"`
+	Kernels  []Kernel  `json:"kernels,omitempty"`
+	TimeZone string    `json:"time_zone,omitempty"`
+	// TimeZoneRule is the POSIX TZ string in the footer of the guest's
+	// /etc/localtime (TZif v2+), e.g. "CET-1CEST,M3.5.0,M10.5.0/3": it
+	// tells the zone's rule when the file is a copy without a name.
+	TimeZoneRule string       `json:"time_zone_rule,omitempty"`
+	Interfaces   []Interface  `json:"interfaces,omitempty"`
+	Hosts        []HostsEntry `json:"hosts,omitempty"`
+	Resolver     Resolver     `json:"resolver"`
+	MachineID    string       `json:"machine_id,omitempty"`
 	// InstallTime is the oldest of InstallHints.
 	InstallTime  *time.Time       `json:"install_time,omitempty"`
 	InstallHints []TimeHint       `json:"install_hints,omitempty"`
@@ -162,6 +166,9 @@ func Extract(ctx context.Context, env *artifacts.Env) (*Report, error) {
 	} else if env.ZoneName != "" && env.ZoneName != "UTC" {
 		rep.TimeZone = env.ZoneName
 	}
+	if data, err := artifacts.ReadSmall(env.FS, "etc/localtime"); err == nil {
+		rep.TimeZoneRule = TZifFooter(data)
+	}
 	x.osRelease()
 	x.kernels()
 	if err := ctx.Err(); err != nil {
@@ -175,6 +182,26 @@ func Extract(ctx context.Context, env *artifacts.Env) (*Report, error) {
 	}
 	x.install()
 	return rep, nil
+}
+
+// TZifFooter returns the POSIX TZ string that ends a version 2 or later
+// TZif file ("\n<TZ>\n" after the 64-bit data), or "".
+func TZifFooter(data []byte) string {
+	if len(data) < 44 || string(data[:4]) != "TZif" || data[4] < '2' || data[len(data)-1] != '\n' {
+		return ""
+	}
+	body := data[:len(data)-1]
+	i := strings.LastIndexByte(string(body), '\n')
+	if i < 0 || len(body)-i > 256 {
+		return ""
+	}
+	tz := string(body[i+1:])
+	for _, c := range tz {
+		if c < 0x20 || c > 0x7e {
+			return ""
+		}
+	}
+	return tz
 }
 
 func firstLine(s string) string {

@@ -108,6 +108,9 @@ func TestExtract(t *testing.T) {
 		"var/log/installer/syslog": &fstest.MapFile{Data: []byte("x"), ModTime: t0.Add(-30 * 24 * time.Hour)},
 	}
 	rep, evs := run(t, m)
+	if rep.TimeZoneRule != "CET-1CEST,M3.5.0,M10.5.0/3" { // tzfile(5) footer of Europe/Berlin
+		t.Errorf("zone rule %q", rep.TimeZoneRule)
+	}
 	if rep.Hostname != "web01" || rep.TimeZone != "Europe/Berlin" || rep.MachineID != "0123456789abcdef0123456789abcdef" {
 		t.Errorf("host %q zone %q machine-id %q", rep.Hostname, rep.TimeZone, rep.MachineID)
 	}
@@ -222,5 +225,6 @@ func FuzzNetworkConfig(f *testing.F) {
 		ParseNMConnection("/c", data)
 		ParseIfcfg("/ifcfg-x", data)
 		ParseOSRelease(data)
+		TZifFooter(data)
 	})
 }
