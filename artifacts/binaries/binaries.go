@@ -84,7 +84,8 @@ const (
 	FlagHomeDir           = "home_dir"    // under /home or /root
 	FlagNotPackaged       = "not_packaged"
 	FlagPackageMismatch   = "package_md5_mismatch"
-	FlagUnreadable        = "unreadable" // could not be read to the end
+	FlagConffileModified  = "package_conffile_modified" // differs from the md5 dpkg recorded for a conffile
+	FlagUnreadable        = "unreadable"                // could not be read to the end
 	FlagNotHashedTooLarge = "not_hashed_too_large"
 )
 
@@ -458,7 +459,7 @@ func flag(b *Binary, fi iofs.FileInfo, db *packageDB) {
 	if db.kind == "" {
 		return
 	}
-	pkg, sum, ok := db.lookup(p)
+	pkg, sum, conf, ok := db.lookup(p)
 	if !ok {
 		if strings.HasPrefix(p, "/var/lib/dpkg/") {
 			return // maintainer scripts
@@ -475,7 +476,11 @@ func flag(b *Binary, fi iofs.FileInfo, db *packageDB) {
 	if sum != nil {
 		b.PackageMD5 = hex.EncodeToString(sum[:])
 		if b.MD5 != "" && b.MD5 != b.PackageMD5 {
-			b.Flags = append(b.Flags, FlagPackageMismatch)
+			if conf {
+				b.Flags = append(b.Flags, FlagConffileModified)
+			} else {
+				b.Flags = append(b.Flags, FlagPackageMismatch)
+			}
 		}
 	}
 }

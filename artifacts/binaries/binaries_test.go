@@ -291,6 +291,10 @@ func guest(t *testing.T) fstest.MapFS {
 			md5hex([]byte("something else"))+"  usr/bin/trojaned\n"+
 			md5hex(elfBytes)+"  usr/bin/passwd\n"), 0o644),
 		"var/lib/dpkg/info/coreutils.postinst": f([]byte("#!/bin/sh\n"), 0o755),
+		"etc/cron.daily/logrotate":             f([]byte("#!/bin/sh\nwget x\n"), 0o755),
+		"etc/init.d/ssh":                       f([]byte("#!/bin/sh\n"), 0o755),
+		"var/lib/dpkg/status": f([]byte("Package: logrotate\nStatus: install ok installed\nConffiles:\n /etc/cron.daily/logrotate "+md5hex([]byte("#!/bin/sh\n"))+"\n /etc/logrotate.conf 0123456789abcdef0123456789abcdef\nDescription: x\n\n"+
+			"Package: openssh-server\nConffiles:\n /etc/init.d/ssh "+md5hex([]byte("#!/bin/sh\n"))+"\n /etc/old newconffile\n"), 0o644),
 	}
 }
 
@@ -313,7 +317,7 @@ func extract(t *testing.T, fsys fstest.MapFS, opts Options) (*Report, []Binary, 
 
 func TestExtractMapFS(t *testing.T) {
 	rep, all, evs := extract(t, guest(t), DefaultOptions())
-	if rep.Total != 9 || int(rep.Total) != len(all) || rep.Hashed != 9 || rep.Files != 13 || rep.PackageDB != "dpkg" {
+	if rep.Total != 11 || int(rep.Total) != len(all) || rep.Hashed != 11 || rep.Files != 16 || rep.PackageDB != "dpkg" {
 		t.Errorf("total %d (each %d) hashed %d files %d db %q", rep.Total, len(all), rep.Hashed, rep.Files, rep.PackageDB)
 	}
 	flags := map[string][]string{}
@@ -330,13 +334,15 @@ func TestExtractMapFS(t *testing.T) {
 		"/tmp/.x/payload":                       {FlagTempDir, FlagHiddenPath},
 		"/home/bob/tool.exe":                    {FlagHomeDir},
 		"/var/lib/dpkg/info/coreutils.postinst": nil,
+		"/etc/cron.daily/logrotate":             {FlagConffileModified},
+		"/etc/init.d/ssh":                       nil,
 	}
 	for p, w := range want {
 		if !slices.Equal(flags[p], w) {
 			t.Errorf("%s flags %v, want %v", p, flags[p], w)
 		}
 	}
-	if len(rep.Flagged) != 6 {
+	if len(rep.Flagged) != 7 {
 		t.Errorf("%d flagged: %v", len(rep.Flagged), flags)
 	}
 	// /usr/bin/ls matched dpkg's /bin/ls through the /usr-merge alias.
@@ -455,4 +461,15 @@ func BenchmarkWalk(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/4000, "ns/file")
+}
+
+func FuzzReadPE(f *testing.F) {
+	for _, r := range []string{"plaso/test_pe.exe", "plaso/wrc-test-wevt_template.dll"} {
+		if b, err := os.ReadFile(testenv.Shared(f) + "/peerdata/binaries/" + r); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ReadPE(data)
+	})
 }

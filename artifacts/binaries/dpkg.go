@@ -1,6 +1,7 @@
 package binaries
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/hex"
 	iofs "io/fs"
@@ -17,14 +18,17 @@ type packageDB struct {
 	names []string
 	owner map[string]int32
 	md5   map[string][16]byte
-	note  string
+	// conf marks paths whose md5 came from a package's Conffiles (status):
+	// admins edit those legitimately, so a mismatch is told apart.
+	conf map[string]bool
+	note string
 }
 
 // loadDpkg reads /var/lib/dpkg/info/*.list and *.md5sums. It returns a
 // database of kind "" when the folder is absent. rpm databases
 // (/var/lib/rpm: Berkeley DB, NDB or sqlite) are detected but not read.
 func loadDpkg(fsys iofs.FS, warn func(string, string)) *packageDB {
-	db := &packageDB{owner: map[string]int32{}, md5: map[string][16]byte{}}
+	db := &packageDB{owner: map[string]int32{}, md5: map[string][16]byte{}, conf: map[string]bool{}}
 	ents, err := iofs.ReadDir(fsys, "var/lib/dpkg/info")
 	if err != nil {
 		for _, p := range []string{"var/lib/rpm/rpmdb.sqlite", "var/lib/rpm/Packages", "var/lib/rpm/Packages.db", "usr/lib/sysimage/rpm/rpmdb.sqlite"} {
@@ -87,26 +91,70 @@ func loadDpkg(fsys iofs.FS, warn func(string, string)) *packageDB {
 			}
 		}
 	}
+	db.conffiles(fsys, idx, warn)
 	return db
+}
+
+// conffiles reads the Conffiles blocks of /var/lib/dpkg/status
+// (" /etc/x <md5>" lines after "Conffiles:") line by line.
+func (db *packageDB) conffiles(fsys iofs.FS, idx func(string) int32, warn func(string, string)) {
+	f, err := fsys.Open("var/lib/dpkg/status")
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	pkg, in := "", false
+	for sc.Scan() {
+		l := sc.Text()
+		switch {
+		case strings.HasPrefix(l, "Package: "):
+			pkg, in = strings.TrimSpace(l[len("Package: "):]), false
+		case l == "Conffiles:":
+			in = true
+		case in && strings.HasPrefix(l, " "):
+			fl := strings.Fields(l)
+			if len(fl) < 2 || len(fl[1]) != 32 || pkg == "" {
+				continue
+			}
+			var sum [16]byte
+			if _, err := hex.Decode(sum[:], []byte(fl[1])); err != nil {
+				continue // "newconffile" and other markers
+			}
+			p := path.Clean("/" + fl[0])
+			if _, has := db.md5[p]; !has {
+				db.md5[p], db.conf[p] = sum, true
+			}
+			if _, has := db.owner[p]; !has {
+				db.owner[p] = idx(pkg)
+			}
+		default:
+			in = false
+		}
+	}
+	if err := sc.Err(); err != nil {
+		warn("/var/lib/dpkg/status", "read: "+err.Error())
+	}
 }
 
 // lookup finds a path's package, trying the /usr-merged alias (/bin/ls and
 // /usr/bin/ls name the same file on merged systems, and dpkg records
 // whichever the package shipped).
-func (db *packageDB) lookup(p string) (pkg string, sum *[16]byte, ok bool) {
+func (db *packageDB) lookup(p string) (pkg string, sum *[16]byte, conf, ok bool) {
 	if db == nil || db.kind == "" {
-		return "", nil, false
+		return "", nil, false, false
 	}
 	for _, c := range aliases(p) {
 		if i, found := db.owner[c]; found {
 			pkg, ok = db.names[i], true
 			if s, has := db.md5[c]; has {
-				sum = &s
+				sum, conf = &s, db.conf[c]
 			}
 			return
 		}
 	}
-	return "", nil, false
+	return "", nil, false, false
 }
 
 func aliases(p string) []string {
