@@ -428,6 +428,9 @@
   // headless browser test to read back with --dump-dom.
   function selftest(p) {
     var r = { total: EV.length, meta: META, initialRows: st.view.length };
+    // Nothing from the evidence may have become markup or run.
+    r.pwned = !!window.pwned;
+    r.injectedNodes = document.querySelectorAll('img, svg, iframe, h2#pwn').length;
     function sorted(col, dir) {
       var v = st.view;
       for (var k = 1; k < v.length; k++) {
@@ -478,6 +481,9 @@
     var last = rowsEl.lastChild;
     r.lastRendered = last ? +last.dataset.i : -1;
     r.domRowsAtEnd = rowsEl.children.length;
+    // A hostile string shows with its control characters made visible.
+    setQuery('gnp.exe');
+    r.hostileVisible = rowsEl.children.length ? rowsEl.children[0].children[6].textContent : null;
     // Follow the first finding link.
     var link = document.querySelector('a.events-link');
     if (link) {
