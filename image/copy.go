@@ -34,7 +34,7 @@ func Copy(dst io.Writer, src io.ReaderAt, size int64, progress func(done int64))
 		return 0, nil
 	}
 	sparse := sparseTarget(dst)
-	workers := min(max(runtime.GOMAXPROCS(0), 2), 8)
+	workers := min(max(runtime.GOMAXPROCS(0), 2), 16)
 	window := workers * 2
 	nchunks := (size + CopyChunk - 1) / CopyChunk
 

@@ -1,0 +1,127 @@
+package image
+
+import (
+	"bufio"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/coldcase-dfir/coldcase/internal/testenv"
+)
+
+// writeBenchRaw writes size bytes of log-like pseudo-random text (zlib
+// gets about 3:1 from it) with every tenth 4 MiB run left as a hole.
+func writeBenchRaw(b *testing.B, path string, size int64) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	rng := rand.New(rand.NewPCG(7, 7))
+	words := []string{"sshd", "Accepted", "publickey", "for", "root", "from", "port", "session", "opened",
+		"closed", "cron", "CMD", "systemd", "Started", "kernel:", "audit:", "uid=0", "pid=", "ssh2", "invalid", "user"}
+	const run = 4 << 20
+	block := make([]byte, 0, run)
+	for off := int64(0); off < size; off += run {
+		if (off/run)%10 == 9 {
+			continue
+		}
+		block = block[:0]
+		for len(block) < run {
+			block = fmt.Appendf(block, "Nov %2d %02d:%02d:%02d host%d %s[%d]: %s %s %s %d\n", 1+rng.IntN(30), rng.IntN(24), rng.IntN(60), rng.IntN(60),
+				rng.IntN(9), words[rng.IntN(len(words))], rng.IntN(65536), words[rng.IntN(len(words))], words[rng.IntN(len(words))],
+				words[rng.IntN(len(words))], rng.Uint32())
+		}
+		if _, err := f.WriteAt(block[:min(run, size-off)], off); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := f.Truncate(size); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkDumpVsQemu dumps the same 1 GiB qcow2 (uncompressed, zlib,
+// zstd) to a raw file with our reader and with qemu-img convert -O raw,
+// and reports both throughputs and their ratio (>1: we are faster).
+// COLDCASE_BENCH=1 enables it; COLDCASE_BENCH_MIB changes the size.
+func BenchmarkDumpVsQemu(b *testing.B) {
+	if os.Getenv("COLDCASE_BENCH") != "1" {
+		b.Skip("set COLDCASE_BENCH=1 (builds 1 GiB images)")
+	}
+	testenv.NeedTool(b, "qemu-img")
+	size := int64(1 << 30)
+	if m, err := strconv.Atoi(os.Getenv("COLDCASE_BENCH_MIB")); err == nil && m > 0 {
+		size = int64(m) << 20
+	}
+	dir := b.TempDir()
+	raw := filepath.Join(dir, "bench.raw")
+	writeBenchRaw(b, raw, size)
+	for _, c := range []struct {
+		name string
+		opts []string
+	}{
+		{"uncompressed", nil},
+		{"zlib", []string{"-c"}},
+		{"zstd", []string{"-c", "-o", "compression_type=zstd"}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			img := filepath.Join(dir, c.name+".qcow2")
+			testenv.Run(b, "qemu-img", append(append([]string{"convert", "-O", "qcow2"}, c.opts...), raw, img)...)
+			warm(b, img)
+			out := filepath.Join(dir, "out.raw")
+			var tq, to time.Duration
+			b.ResetTimer()
+			for range b.N {
+				os.Remove(out)
+				start := time.Now()
+				testenv.Run(b, "qemu-img", "convert", "-O", "raw", img, out)
+				tq += time.Since(start)
+				os.Remove(out)
+
+				start = time.Now()
+				im, err := Open(img)
+				if err != nil {
+					b.Fatal(err)
+				}
+				f, err := os.Create(out)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := Copy(f, im, im.Size(), nil); err != nil {
+					b.Fatal(err)
+				}
+				if err := f.Close(); err != nil {
+					b.Fatal(err)
+				}
+				im.Close()
+				to += time.Since(start)
+			}
+			b.StopTimer()
+			os.Remove(out)
+			mb := float64(size) * float64(b.N) / 1e6
+			ours, qemu := mb/to.Seconds(), mb/tq.Seconds()
+			b.ReportMetric(ours, "coldcase-MB/s")
+			b.ReportMetric(qemu, "qemu-img-MB/s")
+			b.ReportMetric(ours/qemu, "ratio")
+			b.Logf("%s %d MiB: coldcase dump %.0f MB/s, qemu-img convert -O raw %.0f MB/s, ratio %.2f", c.name, size>>20, ours, qemu, ours/qemu)
+		})
+	}
+}
+
+// warm reads the file once so both readers start from the page cache.
+func warm(b *testing.B, path string) {
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<20)
+	if _, err := r.WriteTo(discard{}); err != nil {
+		b.Fatal(err)
+	}
+}
