@@ -30,7 +30,7 @@ func (f *FS) dataOf(in *Inode) (*fileData, error) {
 		}
 		d.inline = b
 	case in.isSymlink() && in.Size < 60 && in.Flags&flagExtents == 0:
-		d.inline = in.Block[:in.Size]
+		d.inline = append([]byte(nil), in.Block[:in.Size]...)
 	case in.Mode&sIFMT == sIFCHR || in.Mode&sIFMT == sIFBLK || in.Mode&sIFMT == sIFIFO || in.Mode&sIFMT == sIFSOCK:
 		d.size = 0
 	case in.Flags&flagExtents != 0:
@@ -54,7 +54,8 @@ func (f *FS) dataOf(in *Inode) (*fileData, error) {
 
 // inlineBytes joins i_block with the system.data xattr (inline_data).
 func (f *FS) inlineBytes(in *Inode) ([]byte, error) {
-	b := append([]byte(nil), in.Block[:]...)
+	b := make([]byte, 0, 60)
+	b = append(b, in.Block[:]...)
 	x, err := f.xattrs(in)
 	if err != nil {
 		return nil, err

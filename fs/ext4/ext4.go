@@ -152,27 +152,37 @@ func (f *FS) Info() cfs.Info {
 	}
 }
 
-// Inode reads inode number ino.
+// inode reads inode number ino.
 func (f *FS) inode(ino uint64) (*Inode, error) {
+	in := new(Inode)
+	if err := f.readInode(ino, in); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+// readInode decodes inode ino into in.
+func (f *FS) readInode(ino uint64, in *Inode) error {
 	if ino == 0 || ino > uint64(f.sb.InodesCount) {
-		return nil, fmt.Errorf("inode %d out of range (1..%d)", ino, f.sb.InodesCount)
+		return fmt.Errorf("inode %d out of range (1..%d)", ino, f.sb.InodesCount)
 	}
 	g := (ino - 1) / uint64(f.sb.InodesPerGroup)
 	idx := (ino - 1) % uint64(f.sb.InodesPerGroup)
 	if g >= uint64(len(f.gds)) {
-		return nil, fmt.Errorf("inode %d: group %d beyond %d groups", ino, g, len(f.gds))
+		return fmt.Errorf("inode %d: group %d beyond %d groups", ino, g, len(f.gds))
 	}
 	tbl := f.gds[g].InodeTable
 	tblBlocks := (uint64(f.sb.InodesPerGroup)*uint64(f.sb.InodeSize) + uint64(f.bs) - 1) / uint64(f.bs)
 	if tbl == 0 || tbl+tblBlocks > f.sb.BlocksCount {
-		return nil, fmt.Errorf("inode %d: group %d inode table at block %d outside the filesystem", ino, g, tbl)
+		return fmt.Errorf("inode %d: group %d inode table at block %d outside the filesystem", ino, g, tbl)
 	}
 	off := int64(tbl)*f.bs + int64(idx)*int64(f.sb.InodeSize)
 	b, err := f.cache.readMeta(off, int64(f.sb.InodeSize))
 	if err != nil {
-		return nil, fmt.Errorf("inode %d: %w", ino, err)
+		return fmt.Errorf("inode %d: %w", ino, err)
 	}
-	return parseInode(ino, off, b), nil
+	decodeInode(in, ino, off, b)
+	return nil
 }
 
 // Inode returns the decoded inode ino, for callers that work by number.
@@ -193,7 +203,14 @@ func (f *FS) Runs(ino uint64) ([]Run, error) {
 
 // stat builds the shared forensic metadata of an inode.
 func (f *FS) stat(in *Inode) (*cfs.Stat, error) {
-	st := &cfs.Stat{
+	st := new(cfs.Stat)
+	err := f.statInto(in, st)
+	return st, err
+}
+
+// statInto fills st from in.
+func (f *FS) statInto(in *Inode, st *cfs.Stat) error {
+	*st = cfs.Stat{
 		Inode:   in.Num,
 		Mode:    fileMode(in.Mode),
 		RawMode: uint32(in.Mode),
@@ -210,21 +227,21 @@ func (f *FS) stat(in *Inode) (*cfs.Stat, error) {
 		st.Dtime = time.Unix(int64(in.Dtime), 0).UTC()
 	}
 	if st.Size < 0 {
-		return st, fmt.Errorf("inode %d at %#x: size %d out of range", in.Num, in.Offset, in.Size)
+		return fmt.Errorf("inode %d at %#x: size %d out of range", in.Num, in.Offset, in.Size)
 	}
 	x, err := f.xattrs(in)
 	st.Xattrs = x
 	if err != nil {
-		return st, err
+		return err
 	}
 	if in.isSymlink() {
 		t, err := f.readlinkInode(in)
 		if err != nil {
-			return st, err
+			return err
 		}
 		st.Target = t
 	}
-	return st, nil
+	return nil
 }
 
 // maxSymlink bounds a symlink target; the kernel's is one page.
@@ -386,7 +403,7 @@ func validPath(name string) bool {
 // fileInfo is the FileInfo of every object this package returns.
 type fileInfo struct {
 	name string
-	st   *cfs.Stat
+	st   cfs.Stat
 }
 
 func (fi *fileInfo) Name() string                 { return fi.name }
@@ -394,7 +411,7 @@ func (fi *fileInfo) Size() int64                  { return fi.st.Size }
 func (fi *fileInfo) Mode() iofs.FileMode          { return fi.st.Mode }
 func (fi *fileInfo) ModTime() time.Time           { return fi.st.Mtime }
 func (fi *fileInfo) IsDir() bool                  { return fi.st.Mode.IsDir() }
-func (fi *fileInfo) Sys() any                     { return fi.st }
+func (fi *fileInfo) Sys() any                     { return &fi.st }
 func (fi *fileInfo) String() string               { return iofs.FormatFileInfo(fi) }
 func (fi *fileInfo) Info() (iofs.FileInfo, error) { return fi, nil }
 
@@ -406,11 +423,11 @@ func baseName(name string) string {
 }
 
 func (f *FS) infoOf(op, name string, in *Inode) (*fileInfo, error) {
-	st, err := f.stat(in)
-	if err != nil {
+	fi := &fileInfo{name: baseName(name)}
+	if err := f.statInto(in, &fi.st); err != nil {
 		return nil, &iofs.PathError{Op: op, Path: name, Err: err}
 	}
-	return &fileInfo{name: baseName(name), st: st}, nil
+	return fi, nil
 }
 
 // Stat returns the metadata of name, following symlinks.
@@ -460,11 +477,11 @@ func (d *dirEntry) IsDir() bool         { return d.typ.IsDir() }
 func (d *dirEntry) Type() iofs.FileMode { return d.typ }
 func (d *dirEntry) String() string      { return iofs.FormatDirEntry(d) }
 func (d *dirEntry) Info() (iofs.FileInfo, error) {
-	in, err := d.f.inode(uint64(d.ino))
-	if err != nil {
+	var in Inode
+	if err := d.f.readInode(uint64(d.ino), &in); err != nil {
 		return nil, &iofs.PathError{Op: "stat", Path: d.name, Err: err}
 	}
-	return d.f.infoOf("stat", d.name, in)
+	return d.f.infoOf("stat", d.name, &in)
 }
 
 // Inode is the entry's inode number.
@@ -492,23 +509,38 @@ func (f *FS) readDirInode(in *Inode) ([]iofs.DirEntry, error) {
 	if !in.isDir() {
 		return nil, fmt.Errorf("inode %d is not a directory", in.Num)
 	}
-	var out []iofs.DirEntry
+	// Entries and names are collected in two buffers and handed out as
+	// slices of them: two allocations per directory, not two per entry.
+	var ents []dirEntry
+	var names []byte
+	var ends []int
 	err := f.readDir(in, false, func(e dirent) error {
 		if bytes.Equal(e.Name, []byte(".")) || bytes.Equal(e.Name, []byte("..")) {
 			return nil
 		}
-		de := &dirEntry{f: f, name: string(e.Name), ino: e.Ino}
+		names = append(names, e.Name...)
+		ends = append(ends, len(names))
+		ents = append(ents, dirEntry{f: f, ino: e.Ino})
+		de := &ents[len(ents)-1]
 		if int(e.Type) < len(ftMode) && e.Type != ftUnknown {
 			de.typ = ftMode[e.Type]
 		} else {
 			// no file type in the entry (ext2 without filetype): ask the inode
-			if child, err := f.inode(uint64(e.Ino)); err == nil {
+			var child Inode
+			if f.readInode(uint64(e.Ino), &child) == nil {
 				de.typ = fileMode(child.Mode).Type()
 			}
 		}
-		out = append(out, de)
 		return nil
 	})
+	all := string(names)
+	out := make([]iofs.DirEntry, len(ents))
+	start := 0
+	for i := range ents {
+		ents[i].name = all[start:ends[i]]
+		start = ends[i]
+		out[i] = &ents[i]
+	}
 	slices.SortFunc(out, func(a, b iofs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	return out, err
 }

@@ -49,15 +49,16 @@ func (l *runList) add(r Run) error {
 // once and each level must sit exactly one below its parent, so a tree that
 // points back into itself is an error, not a loop.
 func (f *FS) extentRuns(in *Inode) ([]Run, error) {
-	w := extentWalk{f: f, in: in, seen: map[uint64]bool{}}
-	hdr, err := parseExtentHeader(in.Block[:], len(in.Block))
+	w := extentWalk{f: f, ino: in.Num, seen: map[uint64]bool{}}
+	root := in.Block // a copy, so in itself need not escape
+	hdr, err := parseExtentHeader(root[:], len(root))
 	if err != nil {
 		return nil, fmt.Errorf("inode %d at %#x: extent root: %w", in.Num, in.Offset, err)
 	}
 	if hdr.depth > maxExtentDepth {
 		return nil, fmt.Errorf("inode %d at %#x: extent tree depth %d exceeds %d", in.Num, in.Offset, hdr.depth, maxExtentDepth)
 	}
-	if err := w.node(in.Block[:], hdr, in.Offset+0x28); err != nil {
+	if err := w.node(root[:], hdr, in.Offset+0x28); err != nil {
 		return nil, err
 	}
 	return w.list.runs, nil
@@ -84,7 +85,7 @@ func parseExtentHeader(b []byte, room int) (extentHeader, error) {
 
 type extentWalk struct {
 	f       *FS
-	in      *Inode
+	ino     uint64
 	seen    map[uint64]bool
 	list    runList
 	nextLog uint64 // logical blocks must increase through the leaves
@@ -109,36 +110,36 @@ func (w *extentWalk) node(b []byte, h extentHeader, at int64) error {
 				continue
 			}
 			if logical < w.nextLog {
-				return fmt.Errorf("inode %d: extent at %#x: logical block %d overlaps the previous extent", w.in.Num, eoff, logical)
+				return fmt.Errorf("inode %d: extent at %#x: logical block %d overlaps the previous extent", w.ino, eoff, logical)
 			}
 			if phys+length > f.sb.BlocksCount || phys < uint64(f.sb.FirstDataBlock) {
-				return fmt.Errorf("inode %d: extent at %#x: blocks %d+%d past the filesystem's %d blocks", w.in.Num, eoff, phys, length, f.sb.BlocksCount)
+				return fmt.Errorf("inode %d: extent at %#x: blocks %d+%d past the filesystem's %d blocks", w.ino, eoff, phys, length, f.sb.BlocksCount)
 			}
 			w.nextLog = logical + length
 			if err := w.list.add(Run{Logical: logical, Physical: phys, Len: length, Unwritten: unwritten}); err != nil {
-				return fmt.Errorf("inode %d: extent at %#x: %w", w.in.Num, eoff, err)
+				return fmt.Errorf("inode %d: extent at %#x: %w", w.ino, eoff, err)
 			}
 			continue
 		}
 		child := uint64(le.Uint16(e[8:]))<<32 | uint64(le.Uint32(e[4:]))
 		if child >= f.sb.BlocksCount || child < uint64(f.sb.FirstDataBlock) {
-			return fmt.Errorf("inode %d: extent index at %#x: block %d past the filesystem's %d blocks", w.in.Num, eoff, child, f.sb.BlocksCount)
+			return fmt.Errorf("inode %d: extent index at %#x: block %d past the filesystem's %d blocks", w.ino, eoff, child, f.sb.BlocksCount)
 		}
 		if w.seen[child] {
-			return fmt.Errorf("inode %d: extent index at %#x: block %d referenced twice (loop)", w.in.Num, eoff, child)
+			return fmt.Errorf("inode %d: extent index at %#x: block %d referenced twice (loop)", w.ino, eoff, child)
 		}
 		w.seen[child] = true
 		coff := int64(child) * f.bs
 		cb, err := f.cache.readMeta(coff, f.bs)
 		if err != nil {
-			return fmt.Errorf("inode %d: extent block %d: %w", w.in.Num, child, err)
+			return fmt.Errorf("inode %d: extent block %d: %w", w.ino, child, err)
 		}
 		ch, err := parseExtentHeader(cb, int(f.bs))
 		if err != nil {
-			return fmt.Errorf("inode %d: extent block %d at %#x: %w", w.in.Num, child, coff, err)
+			return fmt.Errorf("inode %d: extent block %d at %#x: %w", w.ino, child, coff, err)
 		}
 		if ch.depth != h.depth-1 {
-			return fmt.Errorf("inode %d: extent block %d at %#x: depth %d under a node of depth %d", w.in.Num, child, coff, ch.depth, h.depth)
+			return fmt.Errorf("inode %d: extent block %d at %#x: depth %d under a node of depth %d", w.ino, child, coff, ch.depth, h.depth)
 		}
 		if err := w.node(cb, ch, coff); err != nil {
 			return err
@@ -151,7 +152,7 @@ func (w *extentWalk) node(b []byte, h extentHeader, at int64) error {
 // 3-level indirect blocks, up to the blocks i_size needs. An indirect block
 // seen twice is an error, which bounds the work by the volume's size.
 func (f *FS) indirectRuns(in *Inode) ([]Run, error) {
-	w := indirectWalk{f: f, in: in, seen: map[uint64]bool{}}
+	w := indirectWalk{f: f, ino: in.Num, seen: map[uint64]bool{}}
 	w.limit = (in.Size + uint64(f.bs) - 1) / uint64(f.bs)
 	le := binary.LittleEndian
 	for i := 0; i < 12 && w.pos < w.limit; i++ {
@@ -170,7 +171,7 @@ func (f *FS) indirectRuns(in *Inode) ([]Run, error) {
 
 type indirectWalk struct {
 	f     *FS
-	in    *Inode
+	ino   uint64
 	seen  map[uint64]bool
 	list  runList
 	pos   uint64 // next logical block
@@ -189,10 +190,10 @@ func (w *indirectWalk) span(level int) uint64 {
 func (w *indirectWalk) data(ptr uint64, at int64) error {
 	if ptr != 0 {
 		if ptr >= w.f.sb.BlocksCount {
-			return fmt.Errorf("inode %d: block pointer at %#x: block %d past the filesystem's %d blocks", w.in.Num, at, ptr, w.f.sb.BlocksCount)
+			return fmt.Errorf("inode %d: block pointer at %#x: block %d past the filesystem's %d blocks", w.ino, at, ptr, w.f.sb.BlocksCount)
 		}
 		if err := w.list.add(Run{Logical: w.pos, Physical: ptr, Len: 1}); err != nil {
-			return fmt.Errorf("inode %d: block pointer at %#x: %w", w.in.Num, at, err)
+			return fmt.Errorf("inode %d: block pointer at %#x: %w", w.ino, at, err)
 		}
 	}
 	w.pos++
@@ -205,16 +206,16 @@ func (w *indirectWalk) indirect(ptr uint64, level int, at int64) error {
 		return nil
 	}
 	if ptr >= w.f.sb.BlocksCount {
-		return fmt.Errorf("inode %d: indirect pointer at %#x: block %d past the filesystem's %d blocks", w.in.Num, at, ptr, w.f.sb.BlocksCount)
+		return fmt.Errorf("inode %d: indirect pointer at %#x: block %d past the filesystem's %d blocks", w.ino, at, ptr, w.f.sb.BlocksCount)
 	}
 	if w.seen[ptr] {
-		return fmt.Errorf("inode %d: indirect pointer at %#x: block %d referenced twice (loop)", w.in.Num, at, ptr)
+		return fmt.Errorf("inode %d: indirect pointer at %#x: block %d referenced twice (loop)", w.ino, at, ptr)
 	}
 	w.seen[ptr] = true
 	off := int64(ptr) * w.f.bs
 	b, err := w.f.cache.readMeta(off, w.f.bs)
 	if err != nil {
-		return fmt.Errorf("inode %d: indirect block %d: %w", w.in.Num, ptr, err)
+		return fmt.Errorf("inode %d: indirect block %d: %w", w.ino, ptr, err)
 	}
 	le := binary.LittleEndian
 	for i := int64(0); i < w.f.bs/4 && w.pos < w.limit; i++ {

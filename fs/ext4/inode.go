@@ -67,8 +67,15 @@ func decodeTime(sec uint32, extra uint32, hasExtra bool) time.Time {
 // parseInode decodes an inode of the given on-disk size (b holds exactly
 // that many bytes).
 func parseInode(num uint64, off int64, b []byte) *Inode {
+	in := new(Inode)
+	decodeInode(in, num, off, b)
+	return in
+}
+
+// decodeInode fills in; callers on the hot path keep it on their stack.
+func decodeInode(in *Inode, num uint64, off int64, b []byte) {
 	le := binary.LittleEndian
-	in := &Inode{
+	*in = Inode{
 		Num:     num,
 		Offset:  off,
 		Mode:    le.Uint16(b[0x0:]),
@@ -103,7 +110,6 @@ func parseInode(num uint64, off int64, b []byte) *Inode {
 	if has(0x90) {
 		in.Btime = decodeTime(le.Uint32(b[0x90:]), word(0x94), has(0x94))
 	}
-	return in
 }
 
 func (in *Inode) isDir() bool     { return in.Mode&sIFMT == sIFDIR }
