@@ -169,15 +169,12 @@ func openQcow2(o *opener, src *source) (io.ReaderAt, int64, error) {
 	}
 
 	// Header extensions and the backing file name live in the first cluster.
-	layer := Layer{Path: name, Format: "qcow2", Subformat: fmt.Sprintf("v%d", version), VirtualSize: int64(vsize), FileSize: src.size, Compression: "zlib"}
+	layer := Layer{Path: name, Format: "qcow2", Subformat: fmt.Sprintf("v%d", version), VirtualSize: int64(vsize), FileSize: src.size}
 	if version == 2 {
 		layer.Subformat = "v2 (compat=0.10)"
 	}
 	if q.extL2 {
 		layer.Subformat += " extended_l2"
-	}
-	if q.zstd {
-		layer.Compression = "zstd"
 	}
 	first := make([]byte, min(q.clusterSize, src.size))
 	if err := readFull(q.f, first, 0); err != nil {
@@ -204,6 +201,12 @@ func openQcow2(o *opener, src *source) (io.ReaderAt, int64, error) {
 		pos += 8 + (l+7)&^7
 	}
 	q.l2s = newLRU[int64](qcowL2Budget, bytesLen)
+	if q.hasCompressed() {
+		layer.Compression = "zlib"
+		if q.zstd {
+			layer.Compression = "zstd"
+		}
+	}
 	m := newMapped("qcow2 "+name, q, q.f, q.fsize, int64(vsize))
 	o.layers = append(o.layers, layer)
 	if backingOff != 0 && backingLen != 0 {
@@ -223,6 +226,33 @@ func openQcow2(o *opener, src *source) (io.ReaderAt, int64, error) {
 		m.parent, m.psize = pr, psize
 	}
 	return m, int64(vsize), nil
+}
+
+// qcowScanTables is how many L2 tables Open looks through for compressed
+// clusters, to report the layer's compression without reading a large
+// image's whole metadata.
+const qcowScanTables = 16
+
+// hasCompressed says whether the first L2 tables hold a compressed cluster.
+// Damaged tables are left for reads to report.
+func (q *qcow2) hasCompressed() bool {
+	seen := 0
+	for i := range q.l1 {
+		if seen == qcowScanTables {
+			break
+		}
+		t, err := q.l2(int64(i))
+		if err != nil || t == nil {
+			continue
+		}
+		seen++
+		for j := int64(0); j+8 <= int64(len(t)); j += q.entryBytes {
+			if binary.BigEndian.Uint64(t[j:])&qcowCompressed != 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // checkTable checks that a table lies cluster-aligned inside the file.

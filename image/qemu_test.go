@@ -48,8 +48,10 @@ func TestQemuFormats(t *testing.T) {
 			if format == "vpc" {
 				format = "vhd"
 			}
-			if im.Format() != format || im.Layers[0].Subformat != c.sub {
-				t.Errorf("layers %+v, want format %s subformat %s", im.Layers, format, c.sub)
+			comp := map[string]string{"qcow2-zlib": "zlib", "qcow2-zstd": "zstd", "qcow2-v2-zlib-4k": "zlib",
+				"qcow2-extl2-zstd": "zstd", "vmdk-stream": "deflate"}[c.name]
+			if im.Format() != format || im.Layers[0].Subformat != c.sub || im.Layers[0].Compression != comp {
+				t.Errorf("layers %+v, want format %s subformat %s compression %q", im.Layers, format, c.sub, comp)
 			}
 		})
 	}

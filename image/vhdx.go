@@ -335,6 +335,9 @@ func (v *vhdx) mapAt(off, want int64) (extent, error) {
 			return extent{}, fmt.Errorf("vhdx %s: BAT at %#x entry %d: partially present block without a sector bitmap (entry %d state %d)", v.name, v.batOff, idx, si, sb&7)
 		}
 		bmOff := int64(sb>>20) << 20
+		if bmOff == 0 || bmOff > v.fsize-1<<20 {
+			return extent{}, fmt.Errorf("vhdx %s: BAT at %#x entry %d: sector bitmap at %#x past end of file (%d bytes)", v.name, v.batOff, si, bmOff, v.fsize)
+		}
 		bm, ok := v.bitmaps.get(bmOff)
 		if !ok {
 			bm = make([]byte, 1<<20)
@@ -352,6 +355,9 @@ func (v *vhdx) mapAt(off, want int64) (extent, error) {
 			n += v.sector
 		}
 		if present {
+			if host == 0 || host > v.fsize {
+				return extent{}, fmt.Errorf("vhdx %s: BAT at %#x entry %d: block at %#x past end of file (%d bytes)", v.name, v.batOff, idx, host, v.fsize)
+			}
 			return extent{kind: extData, n: n, host: host + in}, nil
 		}
 		return extent{kind: extParent, n: n}, nil
