@@ -262,7 +262,7 @@ func TestReadJSONL(t *testing.T) {
 		t.Fatal(err)
 	}
 	evs := hostileEvents()
-	evs[0].Attrs = map[string]string{"pid": "811"}
+	evs[0].Attrs = map[string]string{"pid": "811"} // left out, and must not disturb the rest
 	for i := range evs {
 		if err := w.Write(&evs[i]); err != nil {
 			t.Fatal(err)
@@ -286,9 +286,6 @@ func TestReadJSONL(t *testing.T) {
 		if !g.Time.Equal(w.Time) || g.Message != w.Message || g.Path != w.Path || g.User != w.User || g.Evidence != w.Evidence {
 			t.Errorf("event %d = %+v, want %+v", i, g, w)
 		}
-	}
-	if got[0].Attrs["pid"] != "811" {
-		t.Errorf("attrs = %v", got[0].Attrs)
 	}
 
 	n := 0
