@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/coldcase-dfir/coldcase/internal/testenv"
@@ -80,5 +81,14 @@ func FuzzHistories(f *testing.F) {
 		ParseLesshst(data)
 		ParseViminfo(data)
 		ParseSessionUsers("/s", bytes.NewReader(data))
+	})
+}
+
+func FuzzSSHDConfig(f *testing.F) {
+	f.Add([]byte("Include /etc/ssh/sshd_config\nPermitRootLogin=no\nAuthorizedKeysFile %h/.k /e/%u %%\nMatch User x\n PasswordAuthentication yes\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fsys := fstest.MapFS{"etc/ssh/sshd_config": {Data: data}}
+		c := ReadSSHDConfig(fsys, func(string, string) {})
+		KeyFilePaths(c.AuthorizedKeysFile, PasswdEntry{Name: "a", Home: "/h"})
 	})
 }
