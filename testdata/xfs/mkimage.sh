@@ -10,6 +10,7 @@
 # VARIANT: v5       default v5 features (crc, ftype, bigtime, 512-byte inodes)
 #          v5legacy v5 with bigtime=0 (32-bit timestamps)
 #          v4       -m crc=0 (v2 inodes, 256 bytes)
+#          v4noftype v4 without file types in directory entries
 #          v5b1k    1 KiB blocks with 4 KiB directory blocks
 #          bench    v5 with ~100k empty files in 100 directories
 #
@@ -32,6 +33,7 @@ case $variant in
 v5) ;;
 v5legacy) mkfsopts=(-m bigtime=0) ;;
 v4) mkfsopts=(-m crc=0) ;;
+v4noftype) mkfsopts=(-m crc=0 -n ftype=0) ;; # entries without file type
 v5b1k) mkfsopts=(-b size=1024 -n size=4096) ;; # directory blocks of 4 fs blocks
 bench) size=1G ;;
 *) echo "unknown variant $variant" >&2; exit 2 ;;
@@ -124,7 +126,7 @@ echo '$' >>"$proto"
 
 rm -f "$img"
 truncate -s "$size" "$img"
-mkfs.xfs -q -f -L "xfs-$variant" "${mkfsopts[@]}" -p "$proto" "$img"
+mkfs.xfs -q -f -L "$variant" "${mkfsopts[@]}" -p "$proto" "$img"
 
 db() { xfs_db -r "$@" "$img"; }
 # ino DIR NAME — inode number of DIR/NAME from xfs_db's own directory listing
