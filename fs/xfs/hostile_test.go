@@ -275,3 +275,32 @@ func TestHostileSuperblock(t *testing.T) {
 		wantErr(t, err, c.want, "superblock at 0x")
 	}
 }
+
+func TestHostileInodeBtree(t *testing.T) {
+	clean, reopen, p := hostileSetup(t)
+	agi := 2 * int64(clean.sb.sectSize)
+	p.u32(agi+24, 2) // claims two levels; the root block says it is a leaf
+	_, err := reopen(p).Deleted()
+	wantErr(t, err, "inode btree block at 0x", "level 0, expected 1")
+
+	p2 := &patched{ReaderAt: p.ReaderAt}
+	p2.u32(agi+24, 99)
+	_, err = reopen(p2).Deleted()
+	wantErr(t, err, "AGI 0 at 0x", "99 levels")
+
+	// A node whose only child is itself.
+	var root [4]byte
+	p.ReaderAt.ReadAt(root[:], agi+20)
+	bno := binary.BigEndian.Uint32(root[:])
+	blk := int64(bno) << clean.sb.blockLog
+	hdr := int64(56)
+	p3 := &patched{ReaderAt: p.ReaderAt}
+	p3.u32(agi+24, 2)
+	p3.u16(blk+4, 1)
+	p3.u16(blk+6, 1)
+	p3.u32(blk+hdr+(int64(clean.sb.blockSize)-hdr)/8*4, bno)
+	within(t, 5*time.Second, func() {
+		_, err = reopen(p3).Deleted()
+		wantErr(t, err, "repeated block")
+	})
+}
