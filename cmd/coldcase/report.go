@@ -27,6 +27,7 @@ func writeReport(dir string, rec *caseRecord, set *artifactSet, fs []findings.Fi
 	defer jl.Close()
 	d := reportData(rec, set, fs)
 	d.Events = report.ReadJSONL(jl)
+	d.Count = rec.Events
 	f, err := out("report.html")
 	if err != nil {
 		return err

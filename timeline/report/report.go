@@ -77,9 +77,12 @@ type Data struct {
 	Findings  []Finding // shown in this order within each severity
 	Tables    []Table   // users, persistence, binaries, …
 	Warnings  []string  // case warnings and errors, shown folded
-	// Events is the sorted timeline; the page embeds the first MaxEvents
-	// (DefaultMaxEvents when zero) and counts the rest.
+	// Events is the sorted timeline. The page embeds at most MaxEvents
+	// (DefaultMaxEvents when zero): the latest ones when Count, the number
+	// of events Events yields, is known and larger (an intrusion is
+	// usually the newest activity on a disk), else the first ones.
 	Events    iter.Seq2[timeline.Event, error]
+	Count     int64
 	MaxEvents int
 }
 
@@ -127,6 +130,7 @@ const (
 )
 
 type meta struct {
+	Skipped  int64  `json:"skipped"` // events before the embedded ones
 	Embedded int64  `json:"embedded"`
 	Total    int64  `json:"total"`
 	Max      int    `json:"max"`
@@ -170,6 +174,9 @@ func Write(w io.Writer, d Data) error {
 		v.MaxEvents = DefaultMaxEvents
 	}
 	v.Meta.Max = v.MaxEvents
+	if d.Count > int64(v.MaxEvents) {
+		v.Meta.Skipped = d.Count - int64(v.MaxEvents)
+	}
 	v.Sections, v.Counts = groupFindings(d.Findings)
 
 	if err := page.ExecuteTemplate(bw, "head", &v); err != nil {
@@ -192,7 +199,8 @@ func Write(w io.Writer, d Data) error {
 	return bw.Flush()
 }
 
-// writeEvents encodes up to m.Max events and counts the rest.
+// writeEvents encodes up to m.Max events after the first m.Skipped, and
+// counts them all.
 func writeEvents(w *bufio.Writer, events iter.Seq2[timeline.Event, error], m *meta) error {
 	enc := json.NewEncoder(w) // EscapeHTML is on by default: keep it on
 	row := make([]any, numCols)
@@ -207,7 +215,7 @@ func writeEvents(w *bufio.Writer, events iter.Seq2[timeline.Event, error], m *me
 		}
 		last = e.Time
 		m.Total++
-		if m.Embedded >= int64(m.Max) {
+		if m.Total <= m.Skipped || m.Embedded >= int64(m.Max) {
 			continue
 		}
 		if m.Embedded > 0 {
@@ -229,6 +237,9 @@ func writeEvents(w *bufio.Writer, events iter.Seq2[timeline.Event, error], m *me
 	}
 	if m.Total > 0 {
 		m.First, m.Last = fmtTime(first), fmtTime(last)
+	}
+	if m.Skipped > 0 && m.Total <= m.Skipped && m.Error == "" {
+		m.Error = fmt.Sprintf("the timeline held %d events, not the %d expected", m.Total, m.Skipped+int64(m.Max))
 	}
 	_, err := w.WriteString("")
 	return err

@@ -212,6 +212,31 @@ func TestCap(t *testing.T) {
 	}
 }
 
+// With the count known, the page keeps the latest events.
+func TestCapLatest(t *testing.T) {
+	page := render(t, Data{Events: synthetic(5_000, nil), Count: 5_000, MaxEvents: 1000})
+	rows := decodeRows(t, block(t, page, eventsBlockID))
+	if len(rows) != 1000 || rows[0][colPath] != "/var/lib/file-0004000" || rows[999][colPath] != "/var/lib/file-0004999" {
+		t.Errorf("%d rows embedded, first %v, last %v", len(rows), rows[0], rows[len(rows)-1])
+	}
+	var m meta
+	if err := json.Unmarshal([]byte(block(t, page, metaBlockID)), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Skipped != 4000 || m.Embedded != 1000 || m.Total != 5000 {
+		t.Errorf("meta = %+v", m)
+	}
+	// A timeline shorter than its count (cut short) is reported, and the
+	// cap still holds.
+	page = render(t, Data{Events: synthetic(1500, nil), Count: 3000, MaxEvents: 1000})
+	if err := json.Unmarshal([]byte(block(t, page, metaBlockID)), &m); err != nil {
+		t.Fatal(err)
+	}
+	if rows := decodeRows(t, block(t, page, eventsBlockID)); len(rows) > 1000 || !strings.Contains(m.Error, "not the 3000 expected") {
+		t.Errorf("%d rows embedded, meta %+v", len(rows), m)
+	}
+}
+
 // TestMemoryBounded streams far more events than the cap through Write and
 // watches the live heap: it must not grow with the events read.
 func TestMemoryBounded(t *testing.T) {

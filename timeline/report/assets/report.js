@@ -410,9 +410,10 @@
 
   // --- start --------------------------------------------------------------
   if (META.total > META.embedded) {
-    $('capnote').textContent = 'This page holds the first ' + META.embedded.toLocaleString('en') + ' of ' +
-      META.total.toLocaleString('en') + ' events (the limit is ' + META.max.toLocaleString('en') +
-      '). timeline.jsonl and timeline.csv beside it hold every event.';
+    var which = META.skipped > 0 ? 'latest' : 'first';
+    $('capnote').textContent = 'This page holds the ' + which + ' ' + META.embedded.toLocaleString('en') + ' of ' +
+      META.total.toLocaleString('en') + ' events (' + META.first + ' … ' + META.last + '); the limit is ' +
+      META.max.toLocaleString('en') + ' events a page. timeline.jsonl and timeline.csv beside it hold every event.';
     $('capnote').hidden = false;
   }
   if (META.error) {
@@ -498,6 +499,8 @@
     }
     r.errors = errors;
     r.done = true;
+    // Headless screenshots of a scrolled page come out blank: go back up.
+    window.scrollTo(0, 0);
     var out = $('selftest');
     out.textContent = JSON.stringify(r);
   }
