@@ -346,3 +346,38 @@ func FuzzBmbt(f *testing.F) {
 		x.forkExtents(ip, false)
 	})
 }
+
+// FuzzInobt feeds the start of AG 0 (superblock, AGI, inode B+tree
+// blocks) to the free-inode walk behind Deleted.
+func FuzzInobt(f *testing.F) {
+	for _, v := range []string{"v5", "v4"} {
+		if fuzzWorker() {
+			break
+		}
+		r, err := os.Open(buildImage(f, v) + "/xfs.img")
+		if err != nil {
+			f.Fatal(err)
+		}
+		b := make([]byte, 64<<10)
+		r.ReadAt(b, 0)
+		r.Close()
+		f.Add(v == "v5", b)
+	}
+	f.Fuzz(func(t *testing.T, v5 bool, data []byte) {
+		if len(data) > 256<<10 {
+			return
+		}
+		sb, err := parseSuperblock(fuzzSuperblock(v5))
+		if err != nil {
+			t.Fatal(err)
+		}
+		vol := &memVol{data: data, size: int64(sb.dblocks) << sb.blockLog}
+		x := newFS(vol, vol.size, sb, 8)
+		n := 0
+		x.freeInodes(0, func(uint64) { n++ })
+		if n > 1<<20 {
+			t.Fatalf("%d free inodes from %d bytes", n, len(data))
+		}
+		x.Deleted()
+	})
+}

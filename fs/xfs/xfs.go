@@ -8,7 +8,8 @@
 // extents. Everything read from the volume is validated; damaged or hostile
 // structures give errors that name the inode or block and its byte offset.
 // Metadata reads go through a small bounded cache of aligned pages, so
-// memory does not grow with the size of the filesystem.
+// memory does not grow with the size of the filesystem. Deleted lists
+// freed inodes that still hold an owner and times.
 //
 // The log is not replayed: a filesystem that was not cleanly unmounted is
 // shown as its on-disk metadata says; Info reports it as Dirty when the
