@@ -67,6 +67,7 @@ type FS struct {
 
 	dirMu    sync.Mutex
 	dirCache map[uint64]*dirIndex // lookups by name, bounded by dirCacheMax names
+	parents  map[uint64]uint64    // ".." of directories met in lookups, bounded by maxParents
 	dirNames int
 }
 
@@ -82,7 +83,7 @@ func Open(r io.ReaderAt, size int64) (*FS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ext4: %w", err)
 	}
-	f := &FS{r: r, size: size, sb: sb, bs: sb.BlockSize(), cache: c, dirCache: map[uint64]*dirIndex{}}
+	f := &FS{r: r, size: size, sb: sb, bs: sb.BlockSize(), cache: c, dirCache: map[uint64]*dirIndex{}, parents: map[uint64]uint64{}}
 
 	groups := sb.groupCount()
 	if need := (uint64(sb.InodesCount) + uint64(sb.InodesPerGroup) - 1) / uint64(sb.InodesPerGroup); need > groups {
@@ -265,27 +266,45 @@ func (f *FS) readlinkInode(in *Inode) (string, error) {
 // dirIndex is a parsed directory kept for name lookups.
 type dirIndex struct {
 	names map[string]uint32
+	// extraLinks holds the names after the first that link the same
+	// directory inode (nil when there are none, as on any sane volume).
+	extraLinks map[string]bool
 }
 
 const dirCacheMax = 1 << 18 // names held across cached directories
 
-// lookup finds name in directory inode dir.
-func (f *FS) lookup(dir *Inode, name string) (uint32, bool, error) {
+// lookup finds name in directory inode dir. extra reports a second or
+// later name for a directory inode this directory already lists.
+func (f *FS) lookup(dir *Inode, name string) (ino uint32, ok, extra bool, err error) {
 	f.dirMu.Lock()
 	di := f.dirCache[dir.Num]
 	f.dirMu.Unlock()
 	if di == nil {
 		di = &dirIndex{names: map[string]uint32{}}
+		var dirs map[uint32]bool
 		err := f.readDir(dir, false, func(e dirent) error {
-			di.names[string(e.Name)] = e.Ino
+			name := string(e.Name)
+			di.names[name] = e.Ino
+			if (e.Type == ftDir || e.Type == ftUnknown) && name != "." && name != ".." {
+				if dirs == nil {
+					dirs = map[uint32]bool{}
+				}
+				if dirs[e.Ino] {
+					if di.extraLinks == nil {
+						di.extraLinks = map[string]bool{}
+					}
+					di.extraLinks[name] = true
+				}
+				dirs[e.Ino] = true
+			}
 			return nil
 		})
 		if err != nil {
 			// A damaged directory is still searched as far as it reads.
 			if ino, ok := di.names[name]; ok {
-				return ino, true, nil
+				return ino, true, di.extraLinks[name], nil
 			}
-			return 0, false, err
+			return 0, false, false, err
 		}
 		f.dirMu.Lock()
 		if f.dirNames+len(di.names) > dirCacheMax {
@@ -296,8 +315,76 @@ func (f *FS) lookup(dir *Inode, name string) (uint32, bool, error) {
 		f.dirNames += len(di.names)
 		f.dirMu.Unlock()
 	}
-	ino, ok := di.names[name]
-	return ino, ok, nil
+	ino, ok = di.names[name]
+	return ino, ok, di.extraLinks[name], nil
+}
+
+// parentOf reads a directory's ".." entry: the second entry of its first
+// block (or, for inline data, the first four bytes of i_block).
+func (f *FS) parentOf(dir *Inode) (uint64, error) {
+	f.dirMu.Lock()
+	p, ok := f.parents[dir.Num]
+	f.dirMu.Unlock()
+	if ok {
+		return p, nil
+	}
+	p, err := f.readParent(dir)
+	if err != nil {
+		return 0, err
+	}
+	f.dirMu.Lock()
+	if len(f.parents) >= maxParents {
+		clear(f.parents)
+	}
+	f.parents[dir.Num] = p
+	f.dirMu.Unlock()
+	return p, nil
+}
+
+const maxParents = 1 << 16
+
+func (f *FS) readParent(dir *Inode) (uint64, error) {
+	if dir.Flags&flagInlineData != 0 {
+		return uint64(binary.LittleEndian.Uint32(dir.Block[:4])), nil
+	}
+	var runs []Run
+	var err error
+	if dir.Flags&flagExtents != 0 {
+		runs, err = f.extentRuns(dir)
+	} else {
+		runs, err = f.indirectRuns(dir)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if len(runs) == 0 || runs[0].Logical != 0 {
+		return 0, fmt.Errorf("directory inode %d at %#x: no first block", dir.Num, dir.Offset)
+	}
+	off := int64(runs[0].Physical) * f.bs
+	b, err := f.cache.readMeta(off, f.bs)
+	if err != nil {
+		return 0, fmt.Errorf("directory inode %d: %w", dir.Num, err)
+	}
+	var parent uint64
+	n := 0
+	stop := errors.New("stop")
+	err = f.parseDirBlock(b, off, dir.Num, false, func(e dirent) error {
+		n++
+		if n == 2 {
+			if string(e.Name) == ".." {
+				parent = uint64(e.Ino)
+			}
+			return stop
+		}
+		return nil
+	})
+	if parent == 0 {
+		if err == nil || err == stop {
+			err = errors.New(`no ".." entry`)
+		}
+		return 0, fmt.Errorf("directory inode %d: first block %d at %#x: %w", dir.Num, runs[0].Physical, off, err)
+	}
+	return parent, nil
 }
 
 const (
@@ -341,7 +428,7 @@ func (f *FS) resolve(op, name string, follow bool) (*Inode, error) {
 		if !cur.isDir() {
 			return nil, &iofs.PathError{Op: op, Path: name, Err: fmt.Errorf("inode %d is not a directory: %w", cur.Num, iofs.ErrNotExist)}
 		}
-		ino, ok, err := f.lookup(cur, elem)
+		ino, ok, extraLink, err := f.lookup(cur, elem)
 		if err != nil {
 			return nil, &iofs.PathError{Op: op, Path: name, Err: err}
 		}
@@ -376,6 +463,21 @@ func (f *FS) resolve(op, name string, follow bool) (*Inode, error) {
 			if len(stack) >= maxDepth {
 				return nil, &iofs.PathError{Op: op, Path: name, Err: fmt.Errorf("deeper than %d directories", maxDepth)}
 			}
+			// A directory has one parent, named by its "..", and one name
+			// there. Other links to it (hard-linked directories) would let a
+			// walk revisit subtrees, exponentially in depth; they are refused
+			// and only the first name leads in.
+			parent, err := f.parentOf(next)
+			if err != nil {
+				return nil, &iofs.PathError{Op: op, Path: name, Err: err}
+			}
+			switch {
+			case parent != cur.Num:
+				return nil, &iofs.PathError{Op: op, Path: name, Err: fmt.Errorf("%w: directory inode %d reached from inode %d, but its \"..\" is inode %d (hard-linked directory)", ErrCycle, next.Num, cur.Num, parent)}
+			case extraLink:
+				return nil, &iofs.PathError{Op: op, Path: name, Err: fmt.Errorf("%w: directory inode %d has an earlier name in inode %d (hard-linked directory)", ErrCycle, next.Num, cur.Num)}
+			}
+
 		}
 		stack = append(stack, next)
 	}

@@ -271,6 +271,41 @@ func TestHostileCycle(t *testing.T) {
 	}
 }
 
+// TestHostileDirHardLinks links one directory under several names, in its
+// own parent and elsewhere: only the first name in the parent its ".."
+// names leads in, so walks cannot multiply.
+func TestHostileDirHardLinks(t *testing.T) {
+	base := seed(t, "seed-ext4")
+	sub := inodeOf(t, base, "d/sub")
+	img := bytes.Clone(base)
+	for _, e := range []struct{ dir, name string }{{"d", "slow"}, {".", "lost+found"}} {
+		at := direntAt(t, img, e.dir, e.name)
+		le.PutUint32(img[at:], uint32(sub.Num))
+		img[at+7] = ftDir
+	}
+	f := openBytes(t, img)
+	// d lists "slow" before "sub": the first name leads in, the second is refused.
+	if ents, err := f.ReadDir("d/slow"); err != nil || len(ents) != 40 {
+		t.Errorf("d/slow: %d entries, %v", len(ents), err)
+	}
+	for _, p := range []string{"d/sub", "lost+found"} {
+		if _, err := f.ReadDir(p); !errors.Is(err, ErrCycle) {
+			t.Errorf("%s: %v, want a hard-linked directory error", p, err)
+		}
+	}
+	var walked int
+	err := iofs.WalkDir(f, ".", func(p string, d iofs.DirEntry, err error) error {
+		if err != nil && !errors.Is(err, ErrCycle) {
+			return err
+		}
+		walked++
+		return nil
+	})
+	if err != nil || walked > 60 {
+		t.Errorf("walk: %d visits, %v", walked, err)
+	}
+}
+
 func TestHostileSizes(t *testing.T) {
 	base := seed(t, "seed-ext4")
 	img := bytes.Clone(base)
