@@ -556,14 +556,13 @@ type fileInfo struct {
 	st   *fs.Stat
 }
 
-func (fi *fileInfo) Name() string                 { return fi.name }
-func (fi *fileInfo) Size() int64                  { return fi.st.Size }
-func (fi *fileInfo) Mode() iofs.FileMode          { return fi.st.Mode }
-func (fi *fileInfo) ModTime() time.Time           { return fi.st.Mtime }
-func (fi *fileInfo) IsDir() bool                  { return fi.st.Mode.IsDir() }
-func (fi *fileInfo) Sys() any                     { return fi.st }
-func (fi *fileInfo) String() string               { return iofs.FormatFileInfo(fi) }
-func (fi *fileInfo) Info() (iofs.FileInfo, error) { return fi, nil }
+func (fi *fileInfo) Name() string        { return fi.name }
+func (fi *fileInfo) Size() int64         { return fi.st.Size }
+func (fi *fileInfo) Mode() iofs.FileMode { return fi.st.Mode }
+func (fi *fileInfo) ModTime() time.Time  { return fi.st.Mtime }
+func (fi *fileInfo) IsDir() bool         { return fi.st.Mode.IsDir() }
+func (fi *fileInfo) Sys() any            { return fi.st }
+func (fi *fileInfo) String() string      { return iofs.FormatFileInfo(fi) }
 
 type dirEntry struct {
 	x     *FS
