@@ -463,3 +463,35 @@ func TestDirectoryCount(t *testing.T) {
 		t.Errorf("ReadDir not sorted")
 	}
 }
+
+// TestConcurrentWalk walks one FS from several goroutines (run with -race):
+// the page and directory caches are shared.
+func TestConcurrentWalk(t *testing.T) {
+	x := openImage(t, buildImage(t, "v5")+"/xfs.img")
+	want, _ := walkAll(t, x)
+	errs := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			n := 0
+			err := iofs.WalkDir(x, ".", func(p string, d iofs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				n++
+				if d.Type().IsRegular() && n%50 == 0 {
+					_, err = iofs.ReadFile(x, p)
+				}
+				return err
+			})
+			if err == nil && n != len(want) {
+				err = fmt.Errorf("walked %d, want %d", n, len(want))
+			}
+			errs <- err
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
