@@ -126,6 +126,12 @@ func reportData(rec *caseRecord, set *artifactSet, fs []findings.Finding) report
 	}
 	sort.Strings(keys)
 	d.Warnings = append(keys, rec.Warnings...)
+	// A damaged disk can warn thousands of times; case.json has them all.
+	const maxWarnings = 500
+	if len(d.Warnings) > maxWarnings {
+		more := len(d.Warnings) - maxWarnings
+		d.Warnings = append(d.Warnings[:maxWarnings:maxWarnings], fmt.Sprintf("… and %d more in case.json", more))
+	}
 	return d
 }
 

@@ -130,6 +130,8 @@ type selftest struct {
 	Pwned          bool     `json:"pwned"`
 	InjectedNodes  int      `json:"injectedNodes"`
 	HostileVisible string   `json:"hostileVisible"`
+	FilterMs       float64  `json:"filterMs"`
+	SortAllMs      float64  `json:"sortAllMs"`
 }
 
 // TestBrowser loads a report of 120k events in headless Chromium, lets the
@@ -225,6 +227,12 @@ func TestBrowser(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("%s = %v, want %v", what, got, want)
 		}
+	}
+	t.Logf("in the page: filtering %d events took %.0f ms, sorting them by message %.0f ms", len(evs), r.FilterMs, r.SortAllMs)
+	// Generous bounds (CI machines are slow and shared); a table that
+	// rebuilt DOM rows for every event would take far longer.
+	if r.FilterMs > 3000 || r.SortAllMs > 5000 {
+		t.Errorf("filtering took %.0f ms and sorting %.0f ms: not responsive", r.FilterMs, r.SortAllMs)
 	}
 	check("events in the page", r.Total, len(evs))
 	check("rows before filtering", r.InitialRows, len(evs))

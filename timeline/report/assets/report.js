@@ -263,7 +263,11 @@
     d.setAttribute('role', 'columnheader');
     d.dataset.col = k;
     d.title = 'Sort by ' + c[0];
+    d.tabIndex = 0;
     d.addEventListener('click', function () { sortBy(c[1], st.sortCol === c[1] ? -st.sortDir : 1); });
+    d.addEventListener('keydown', function (ev) {
+      if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); d.click(); }
+    });
     thead.appendChild(d);
   });
 
@@ -440,7 +444,9 @@
       }
       return true;
     }
+    var t0 = performance.now();
     setQuery(p.q || '');
+    r.filterMs = performance.now() - t0;
     r.queryRows = st.view.length;
     r.domRows = rowsEl.children.length;
     thead.children[6].click(); // message, ascending
@@ -449,6 +455,11 @@
     thead.children[6].click(); // message, descending
     r.msgDescSorted = sorted(MSG, -1);
     r.msgDescFirst = st.view.length ? EV[st.view[0]][MSG] : null;
+    setQuery('');
+    t0 = performance.now();
+    thead.children[6].click(); // every row by message
+    r.sortAllMs = performance.now() - t0;
+    setQuery(p.q || '');
     thead.children[0].click(); // time, ascending
     r.timeSorted = sorted(T, 1);
     r.firstRowText = rowsEl.children.length ? rowsEl.children[0].children[6].textContent : null;
