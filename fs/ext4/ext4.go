@@ -13,9 +13,10 @@
 //
 // Every offset, count and link read from the volume is checked; a bad
 // structure is an error naming the inode, block and byte offset. Extent
-// trees and indirect blocks may not revisit a block, directory lookups
-// refuse a directory that contains one of its ancestors, and symlinks are
-// followed at most 40 times.
+// trees and indirect blocks may not revisit a block; path lookups refuse a
+// directory that is its own ancestor or that is reached by a second name
+// (a hard-linked directory), so that any io/fs walk ends and visits each
+// directory once; symlinks are followed at most 40 times.
 //
 // Importing the package registers the "ext4" driver with coldcase's fs
 // package.
