@@ -11,7 +11,7 @@
 #          v5legacy v5 with bigtime=0 (32-bit timestamps)
 #          v4       -m crc=0 (v2 inodes, 256 bytes)
 #          v4noftype v4 without file types in directory entries
-#          v5b1k    1 KiB blocks with 4 KiB directory blocks
+#          v5b1k    1 KiB blocks with 4 KiB directory blocks, nrext64
 #          bench    v5 with ~100k empty files in 100 directories
 #
 # Writes OUTDIR/xfs.img (sparse, 320 MiB; 1 GiB for bench), OUTDIR/src/ (the
@@ -34,7 +34,7 @@ v5) ;;
 v5legacy) mkfsopts=(-m bigtime=0) ;;
 v4) mkfsopts=(-m crc=0) ;;
 v4noftype) mkfsopts=(-m crc=0 -n ftype=0) ;; # entries without file type
-v5b1k) mkfsopts=(-b size=1024 -n size=4096) ;; # directory blocks of 4 fs blocks
+v5b1k) mkfsopts=(-b size=1024 -n size=4096 -i nrext64=1) ;; # 4-block directory blocks, 64-bit extent counters
 bench) size=1G ;;
 *) echo "unknown variant $variant" >&2; exit 2 ;;
 esac
