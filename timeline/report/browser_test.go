@@ -131,6 +131,9 @@ type selftest struct {
 	InjectedNodes  int      `json:"injectedNodes"`
 	HostileVisible string   `json:"hostileVisible"`
 	FilterMs       float64  `json:"filterMs"`
+	EvRef          string   `json:"evRef"`
+	EvRows         int      `json:"evRows"`
+	EvClearedRows  int      `json:"evClearedRows"`
 	SortAllMs      float64  `json:"sortAllMs"`
 }
 
@@ -152,7 +155,7 @@ func TestBrowser(t *testing.T) {
 		System:    []Fact{{Name: "Host", Value: "web01"}, {Name: "OS", Value: "Debian GNU/Linux 12 (bookworm)"}},
 		Findings: []Finding{
 			{Severity: "high", Rule: "bruteforce-then-login", Title: "Successful login after failures", Detail: "root from 203.0.113.66",
-				Time: findingTime, User: "root", IP: "203.0.113.66", Evidence: []timeline.Evidence{{Image: "disk.qcow2", Volume: "p3", Path: "/var/log/auth.log", Line: 45}}},
+				Time: findingTime, User: "root", IP: "203.0.113.66", Evidence: []timeline.Evidence{evs[50_001].Evidence, {Path: "/nowhere"}}},
 			{Severity: "medium", Rule: "x", Title: breakOut, Detail: attrBreak, Path: jsURL},
 			{Severity: "low", Rule: "y", Title: "Something small", User: "bob"},
 		},
@@ -173,9 +176,9 @@ func TestBrowser(t *testing.T) {
 	q, src := "needle-3", "journal"
 	lo, hi := evs[30_000].Time.UnixMicro(), evs[40_000].Time.UnixMicro()
 	var want struct {
-		query, source, window, link int
-		msgMin, msgMax              string
-		linkHit                     int64
+		query, source, window, link, ev int
+		msgMin, msgMax                  string
+		linkHit                         int64
 	}
 	for i := range evs {
 		e := &evs[i]
@@ -190,6 +193,9 @@ func TestBrowser(t *testing.T) {
 		}
 		if e.Source == src {
 			want.source++
+		}
+		if evidenceString(e.Evidence) == evidenceString(evs[50_001].Evidence) {
+			want.ev++
 		}
 		if us := e.Time.UnixMicro(); us >= lo && us <= hi {
 			want.window++
@@ -257,6 +263,9 @@ func TestBrowser(t *testing.T) {
 	if r.DomRows > 100 || r.DomRowsAtEnd > 100 || r.DomRowsAtEnd == 0 {
 		t.Errorf("the table holds %d/%d row elements; only the visible rows should be rendered", r.DomRows, r.DomRowsAtEnd)
 	}
+	check("evidence link filter", r.EvRef, evidenceString(evs[50_001].Evidence))
+	check("evidence link rows", r.EvRows, want.ev)
+	check("rows after clearing the evidence filter", r.EvClearedRows, len(evs))
 	check("finding link filter", r.LinkQuery, "203.0.113.66")
 	check("finding link rows", r.LinkRows, want.link)
 	check("finding link jumps to", r.LinkHitTime, want.linkHit)

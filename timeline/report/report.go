@@ -104,6 +104,9 @@ var page = template.Must(template.New("page").Funcs(template.FuncMap{
 	"evidence": func(e timeline.Evidence) string {
 		return clean(evidenceString(e))
 	},
+	// evref is the reference exactly as the events block writes it, for
+	// the script to match.
+	"evref": evidenceString,
 }).Parse(pageSrc))
 
 // Columns of an event row in the embedded JSON: one array per event keeps

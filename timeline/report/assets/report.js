@@ -62,6 +62,7 @@
   // --- state --------------------------------------------------------------
   var st = {
     q: '', src: '',
+    ev: '',                      // exact evidence reference, from a finding's evidence link
     lo: null, hi: null,          // time window from the histogram, µs inclusive
     sortCol: T, sortDir: 1,
     order: null,                 // all event indices in sort order
@@ -91,12 +92,13 @@
   }
 
   function filterQS() {
-    var q = st.q.toLowerCase(), src = st.src, o = st.order;
+    var q = st.q.toLowerCase(), src = st.src, evref = st.ev, o = st.order;
     if (q && !hay) buildHay();
     var out = new Int32Array(o.length), n = 0;
     for (var k = 0; k < o.length; k++) {
       var i = o[k];
       if (src && EV[i][SRC] !== src) continue;
+      if (evref && EV[i][EVID] !== evref) continue;
       if (q && hay[i].indexOf(q) < 0) continue;
       out[n++] = i;
     }
@@ -396,10 +398,13 @@
   }
 
   // A finding's link shows its events: filtered by the IP, path or user it
-  // names, in time order, scrolled to its time.
-  function showFinding(a) {
-    var q = a.getAttribute('data-q') || '', t = +(a.getAttribute('data-t') || 0);
+  // names, in time order, scrolled to its time. Its evidence links show
+  // the events read from exactly that place (file and line or inode).
+  function showEvents(q, evref, t) {
     st.q = q; qIn.value = q;
+    st.ev = evref;
+    $('evtext').textContent = show(evref);
+    $('evfilter').hidden = !evref;
     st.src = ''; srcSel.value = '';
     st.lo = st.hi = null;
     st.hit = -1;
@@ -409,7 +414,21 @@
     $('timeline').scrollIntoView();
   }
   Array.prototype.forEach.call(document.querySelectorAll('a.events-link'), function (a) {
-    a.addEventListener('click', function (ev) { ev.preventDefault(); showFinding(a); });
+    a.addEventListener('click', function (ev) {
+      ev.preventDefault();
+      showEvents(a.getAttribute('data-q') || '', '', +(a.getAttribute('data-t') || 0));
+    });
+  });
+  Array.prototype.forEach.call(document.querySelectorAll('a.ev-link'), function (a) {
+    a.addEventListener('click', function (ev) {
+      ev.preventDefault();
+      showEvents('', a.getAttribute('data-ev') || '', 0);
+    });
+  });
+  $('evclear').addEventListener('click', function () {
+    st.ev = '';
+    $('evfilter').hidden = true;
+    refresh(true);
   });
 
   // --- start --------------------------------------------------------------
@@ -496,7 +515,15 @@
     // A hostile string shows with its control characters made visible.
     setQuery('gnp.exe');
     r.hostileVisible = rowsEl.children.length ? rowsEl.children[0].children[6].textContent : null;
-    // Follow the first finding link.
+    // Follow the first evidence link, then the first finding link.
+    var evl = document.querySelector('a.ev-link');
+    if (evl) {
+      evl.click();
+      r.evRef = st.ev;
+      r.evRows = st.view.length;
+      $('evclear').click();
+      r.evClearedRows = st.view.length;
+    }
     var link = document.querySelector('a.events-link');
     if (link) {
       link.click();
