@@ -71,6 +71,7 @@ type Resolver struct {
 type TimeHint struct {
 	Time   time.Time `json:"time"`
 	Source string    `json:"source"` // e.g. "btime of /etc/machine-id"
+	Path   string    `json:"path"`   // the file the time was read from ("/" for the root filesystem)
 }
 
 // Report is the system extractor's record set.
@@ -449,19 +450,19 @@ func (x *extraction) resolver() {
 // filesystem's creation time when the guest FS reports it.
 func (x *extraction) install() {
 	var hints []TimeHint
-	add := func(t time.Time, src string) {
+	add := func(t time.Time, src, path string) {
 		if !t.IsZero() && t.Unix() > 0 {
-			hints = append(hints, TimeHint{t.UTC(), src})
+			hints = append(hints, TimeHint{t.UTC(), src, path})
 		}
 	}
 	if fi, err := iofs.Stat(x.env.FS, "etc/machine-id"); err == nil {
 		if st := cfs.StatOf(fi); st != nil && !st.Btime.IsZero() {
-			add(st.Btime, "btime of /etc/machine-id")
+			add(st.Btime, "btime of /etc/machine-id", "/etc/machine-id")
 		}
 	}
 	for _, dir := range []string{"/var/log/installer", "/var/log/anaconda"} {
 		var oldest time.Time
-		src := ""
+		src, from := "", ""
 		for _, f := range x.list(dir) {
 			fi, err := iofs.Stat(x.env.FS, users.Rel(f))
 			if err != nil {
@@ -472,16 +473,16 @@ func (x *extraction) install() {
 				t, what = st.Btime, "btime"
 			}
 			if oldest.IsZero() || t.Before(oldest) {
-				oldest, src = t, what+" of "+f+" (oldest in "+dir+")"
+				oldest, src, from = t, what+" of "+f+" (oldest in "+dir+")", f
 			}
 		}
-		add(oldest, src)
+		add(oldest, src, from)
 	}
 	if fi, err := iofs.Stat(x.env.FS, "root/anaconda-ks.cfg"); err == nil {
-		add(fi.ModTime(), "mtime of /root/anaconda-ks.cfg")
+		add(fi.ModTime(), "mtime of /root/anaconda-ks.cfg", "/root/anaconda-ks.cfg")
 	}
 	if inf, ok := x.env.FS.(interface{ Info() cfs.Info }); ok {
-		add(inf.Info().Created, "creation time of the root filesystem")
+		add(inf.Info().Created, "creation time of the root filesystem", "/")
 	}
 	sort.SliceStable(hints, func(i, j int) bool { return hints[i].Time.Before(hints[j].Time) })
 	x.rep.InstallHints = hints
@@ -489,6 +490,6 @@ func (x *extraction) install() {
 		t := hints[0].Time
 		x.rep.InstallTime = &t
 		x.emit(timeline.Event{Time: t, TimestampDesc: DescInstalled, Source: Source, Message: "OS installed about now (" + hints[0].Source + ")",
-			Attrs: map[string]string{"hint": hints[0].Source}})
+			Path: hints[0].Path, Evidence: x.env.Evidence(hints[0].Path), Attrs: map[string]string{"hint": hints[0].Source}})
 	}
 }
