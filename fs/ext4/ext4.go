@@ -9,7 +9,8 @@
 // and htree directories (whose leaves a linear read lists in full), and
 // xattrs in the inode and in an external block. Checksums are not
 // verified and the journal is not replayed: a filesystem that needs
-// recovery opens as it is on disk and Info reports it Dirty.
+// recovery opens as it is on disk and Info reports it Dirty; OpenReplayed
+// applies the committed transactions in memory, as a mount would.
 //
 // Every offset, count and link read from the volume is checked; a bad
 // structure is an error naming the inode, block and byte offset. Extent
@@ -113,7 +114,7 @@ func Open(r io.ReaderAt, size int64) (*FS, error) {
 		}
 	}
 	if sb.FeatureIncompat&incompatRecover != 0 {
-		f.notes = append(f.notes, "journal needs recovery (needs_recovery set); read as on disk, not replayed")
+		f.notes = append(f.notes, noteNotReplayed)
 	}
 	if sb.State&1 == 0 {
 		f.notes = append(f.notes, "not cleanly unmounted (state not clean)")
@@ -132,6 +133,8 @@ func Open(r io.ReaderAt, size int64) (*FS, error) {
 }
 
 const rootIno = 2
+
+const noteNotReplayed = "journal needs recovery (needs_recovery set); read as on disk, not replayed (see OpenReplayed)"
 
 // Superblock returns the decoded superblock.
 func (f *FS) Superblock() *Superblock { return f.sb }

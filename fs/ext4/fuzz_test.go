@@ -159,5 +159,8 @@ func FuzzImage(f *testing.F) {
 		if fs := openSeed(img); fs != nil {
 			exercise(fs)
 		}
+		if fs, err := OpenReplayed(bytes.NewReader(img), int64(len(img))); err == nil {
+			exercise(fs)
+		}
 	})
 }
