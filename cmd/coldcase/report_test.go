@@ -119,7 +119,8 @@ func TestReportSample(t *testing.T) {
 			t.Fatal(err)
 		}
 		lines++
-		for _, s := range []string{e.Message, e.Path, e.User, e.IP} {
+		// The page's filter looks at these and at the evidence reference.
+		for _, s := range []string{e.Message, e.Path, e.User, e.IP, e.Evidence.Image + " " + e.Evidence.Volume + " " + e.Evidence.Path} {
 			if strings.Contains(strings.ToLower(s), key.AttackerIP) {
 				attacker++
 				break

@@ -57,7 +57,7 @@ func browserEvents(n int) []timeline.Event {
 
 func contains(e *timeline.Event, q string) bool {
 	q = strings.ToLower(q)
-	for _, s := range []string{e.Message, e.Path, e.User, e.IP} {
+	for _, s := range []string{e.Message, e.Path, e.User, e.IP, evidenceString(e.Evidence)} {
 		if strings.Contains(strings.ToLower(s), q) {
 			return true
 		}

@@ -87,7 +87,7 @@
     hay = new Array(EV.length);
     for (var i = 0; i < EV.length; i++) {
       var e = EV[i];
-      hay[i] = (e[MSG] + '\u0001' + e[PATH] + '\u0001' + e[USER] + '\u0001' + e[IP]).toLowerCase();
+      hay[i] = (e[MSG] + '\u0001' + e[PATH] + '\u0001' + e[USER] + '\u0001' + e[IP] + '\u0001' + e[EVID]).toLowerCase();
     }
   }
 
