@@ -447,10 +447,13 @@ func flag(b *Binary, fi iofs.FileInfo, db *packageDB) {
 			break
 		}
 	}
-	for _, part := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
-		if strings.HasPrefix(part, ".") {
-			b.Flags = append(b.Flags, FlagHiddenPath)
-			break
+	// /usr/lib/debug/.build-id is the debug packages' own hidden folder.
+	if !strings.HasPrefix(p, "/usr/lib/debug/") {
+		for _, part := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
+			if strings.HasPrefix(part, ".") {
+				b.Flags = append(b.Flags, FlagHiddenPath)
+				break
+			}
 		}
 	}
 	if strings.HasPrefix(p, "/home/") || strings.HasPrefix(p, "/root/") {

@@ -290,9 +290,16 @@ func guest(t *testing.T) fstest.MapFS {
 		"var/lib/dpkg/info/coreutils.md5sums": f([]byte(md5hex(elfBytes)+"  bin/ls\n"+
 			md5hex([]byte("something else"))+"  usr/bin/trojaned\n"+
 			md5hex(elfBytes)+"  usr/bin/passwd\n"), 0o644),
-		"var/lib/dpkg/info/coreutils.postinst": f([]byte("#!/bin/sh\n"), 0o755),
-		"etc/cron.daily/logrotate":             f([]byte("#!/bin/sh\nwget x\n"), 0o755),
-		"etc/init.d/ssh":                       f([]byte("#!/bin/sh\n"), 0o755),
+		"var/lib/dpkg/info/coreutils.postinst":     f([]byte("#!/bin/sh\n"), 0o755),
+		"etc/cron.daily/logrotate":                 f([]byte("#!/bin/sh\nwget x\n"), 0o755),
+		"etc/init.d/ssh":                           f([]byte("#!/bin/sh\n"), 0o755),
+		"usr/bin/pg_config":                        f([]byte("#!/bin/sh\n# postgresql-common's wrapper\n"), 0o755),
+		"usr/bin/pg_config.libpq-dev":              f(elfBytes, 0o755),
+		"var/lib/dpkg/info/libpq-dev.list":         f([]byte("/usr/bin/pg_config\n"), 0o644),
+		"var/lib/dpkg/info/libpq-dev.md5sums":      f([]byte(md5hex(elfBytes)+"  usr/bin/pg_config\n"), 0o644),
+		"var/lib/dpkg/info/postgresql-common.list": f([]byte("/usr/bin/pg_config\n"), 0o644),
+		"var/lib/dpkg/diversions":                  f([]byte("/usr/bin/pg_config\n/usr/bin/pg_config.libpq-dev\npostgresql-common\n"), 0o644),
+		"usr/lib/debug/.build-id/ab/cdef.debug":    f(elfBytes, 0o644),
 		"var/lib/dpkg/status": f([]byte("Package: logrotate\nStatus: install ok installed\nConffiles:\n /etc/cron.daily/logrotate "+md5hex([]byte("#!/bin/sh\n"))+"\n /etc/logrotate.conf 0123456789abcdef0123456789abcdef\nDescription: x\n\n"+
 			"Package: openssh-server\nConffiles:\n /etc/init.d/ssh "+md5hex([]byte("#!/bin/sh\n"))+"\n /etc/old newconffile\n"), 0o644),
 	}
@@ -317,7 +324,7 @@ func extract(t *testing.T, fsys fstest.MapFS, opts Options) (*Report, []Binary, 
 
 func TestExtractMapFS(t *testing.T) {
 	rep, all, evs := extract(t, guest(t), DefaultOptions())
-	if rep.Total != 11 || int(rep.Total) != len(all) || rep.Hashed != 11 || rep.Files != 16 || rep.PackageDB != "dpkg" {
+	if rep.Total != 14 || int(rep.Total) != len(all) || rep.Hashed != 14 || rep.Files != 23 || rep.PackageDB != "dpkg" {
 		t.Errorf("total %d (each %d) hashed %d files %d db %q", rep.Total, len(all), rep.Hashed, rep.Files, rep.PackageDB)
 	}
 	flags := map[string][]string{}
@@ -327,22 +334,25 @@ func TestExtractMapFS(t *testing.T) {
 		byPath[b.Path] = b
 	}
 	want := map[string][]string{
-		"/usr/bin/trojaned":                     {FlagPackageMismatch},
-		"/usr/bin/passwd":                       {FlagSUID},
-		"/usr/local/bin/extra":                  {FlagWorldWritable, FlagNotPackaged},
-		"/usr/lib/x/plugin.so":                  {FlagNotPackaged},
-		"/tmp/.x/payload":                       {FlagTempDir, FlagHiddenPath},
-		"/home/bob/tool.exe":                    {FlagHomeDir},
-		"/var/lib/dpkg/info/coreutils.postinst": nil,
-		"/etc/cron.daily/logrotate":             {FlagConffileModified},
-		"/etc/init.d/ssh":                       nil,
+		"/usr/bin/trojaned":                      {FlagPackageMismatch},
+		"/usr/bin/passwd":                        {FlagSUID},
+		"/usr/local/bin/extra":                   {FlagWorldWritable, FlagNotPackaged},
+		"/usr/lib/x/plugin.so":                   {FlagNotPackaged},
+		"/tmp/.x/payload":                        {FlagTempDir, FlagHiddenPath},
+		"/home/bob/tool.exe":                     {FlagHomeDir},
+		"/var/lib/dpkg/info/coreutils.postinst":  nil,
+		"/etc/cron.daily/logrotate":              {FlagConffileModified},
+		"/etc/init.d/ssh":                        nil,
+		"/usr/bin/pg_config":                     nil, // diverted: no md5 check
+		"/usr/bin/pg_config.libpq-dev":           nil, // owned through the diversion
+		"/usr/lib/debug/.build-id/ab/cdef.debug": {FlagNotPackaged},
 	}
 	for p, w := range want {
 		if !slices.Equal(flags[p], w) {
 			t.Errorf("%s flags %v, want %v", p, flags[p], w)
 		}
 	}
-	if len(rep.Flagged) != 7 {
+	if len(rep.Flagged) != 8 {
 		t.Errorf("%d flagged: %v", len(rep.Flagged), flags)
 	}
 	// /usr/bin/ls matched dpkg's /bin/ls through the /usr-merge alias.

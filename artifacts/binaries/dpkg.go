@@ -92,7 +92,30 @@ func loadDpkg(fsys iofs.FS, warn func(string, string)) *packageDB {
 		}
 	}
 	db.conffiles(fsys, idx, warn)
+	db.diversions(fsys)
 	return db
+}
+
+// diversions applies /var/lib/dpkg/diversions (triples of lines: from,
+// to, diverting package): the original package's file now lives at "to",
+// and "from" holds the diverting package's file. Both are owned; their
+// md5s are not checked, since md5sums files list both under "from".
+func (db *packageDB) diversions(fsys iofs.FS) {
+	data, err := artifacts.ReadSmall(fsys, "var/lib/dpkg/diversions")
+	if err != nil {
+		return
+	}
+	ls := strings.Split(string(data), "\n")
+	for i := 0; i+2 < len(ls); i += 3 {
+		from, to := path.Clean("/"+ls[i]), path.Clean("/"+ls[i+1])
+		if o, ok := db.owner[from]; ok {
+			if _, has := db.owner[to]; !has {
+				db.owner[to] = o
+			}
+		}
+		delete(db.md5, from)
+		delete(db.md5, to)
+	}
 }
 
 // conffiles reads the Conffiles blocks of /var/lib/dpkg/status

@@ -115,3 +115,18 @@ func TestParseAtJobOldFormat(t *testing.T) {
 		t.Error("runPartsName")
 	}
 }
+
+func TestExecOutsideUsrAndScripts(t *testing.T) {
+	for p, want := range map[string]bool{"/lib/systemd/systemd-logind": false, "systemctl": false, "/usr/sbin/sshd": false,
+		"/opt/x": true, "/etc/init.d/x": true, "%h/.local/bin/m": true, "/tmp/y": true, "": false} {
+		if got := execOutsideUsr(p); got != want {
+			t.Errorf("%q: %v", p, got)
+		}
+	}
+	if got := scriptIndicators([]byte("\x7fELF\x02 /tmp/.x/ curl | sh")); len(got) != 0 {
+		t.Errorf("ELF content gave indicators %v", got)
+	}
+	if got := scriptIndicators([]byte("#!/bin/sh\ncurl x | sh\n# wget\n")); !slices.Equal(got, []string{"download", "pipe_shell"}) {
+		t.Errorf("script %v", got)
+	}
+}

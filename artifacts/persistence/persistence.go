@@ -320,8 +320,11 @@ func (x *extraction) cron() {
 }
 
 // scriptIndicators collects the indicators of every non-comment line of a
-// script.
+// script; compiled programs (anything not starting with "#!") have none.
 func scriptIndicators(data []byte) []string {
+	if !strings.HasPrefix(string(data[:min(len(data), 2)]), "#!") {
+		return []string{}
+	}
 	seen := map[string]bool{}
 	var out []string
 	var errs []LineError

@@ -23,11 +23,14 @@ func packaged(p string) bool {
 	return strings.HasPrefix(p, "/usr/lib/") || strings.HasPrefix(p, "/lib/")
 }
 
+// execOutsideUsr: an absolute program path outside /usr and the folders
+// merged into it (/bin, /sbin, /lib*). A bare name is looked up in
+// systemd's fixed search path, all under /usr or merged into it.
 func execOutsideUsr(p string) bool {
-	if p == "" {
+	if p == "" || !strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "%") {
 		return false
 	}
-	for _, d := range []string{"/usr/", "/bin/", "/sbin/"} {
+	for _, d := range []string{"/usr/", "/bin/", "/sbin/", "/lib/", "/lib64/", "/lib32/", "/libx32/"} {
 		if strings.HasPrefix(p, d) {
 			return false
 		}
