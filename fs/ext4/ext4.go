@@ -8,9 +8,10 @@
 // of any size, extent trees, ext2/3 indirect blocks, inline data, linear
 // and htree directories (whose leaves a linear read lists in full), and
 // xattrs in the inode and in an external block. Checksums are not
-// verified and the journal is not replayed: a filesystem that needs
-// recovery opens as it is on disk and Info reports it Dirty; OpenReplayed
-// applies the committed transactions in memory, as a mount would.
+// verified. Open reads the volume as it is on disk, as The Sleuth Kit
+// does: a filesystem whose journal needs recovery is reported Dirty, and
+// OpenReplayed applies its committed transactions in memory, as a mount
+// would, without writing.
 //
 // Every offset, count and link read from the volume is checked; a bad
 // structure is an error naming the inode, block and byte offset. Extent
