@@ -9,6 +9,10 @@
 //
 // The walk streams: only flagged binaries are kept in the report; the
 // full list goes to Options.Each as it is produced.
+//
+// Events (source "binaries"), for flagged binaries only: "Modification
+// Time", "Metadata Change Time" and "Creation Time" when known; and for
+// every PE file "PE Compile Time" (its COFF time stamp, forgeable).
 package binaries
 
 import (

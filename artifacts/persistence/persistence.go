@@ -8,6 +8,14 @@
 // Each entry says what runs, when or on what trigger, as whom, from which
 // file, with the file's times; events mark when those files changed.
 //
+// Events, one per file read (not per entry): cron / "Cron job file
+// modified" and "Cron job file created" (crontabs, cron.d, spools,
+// anacrontab, cron scripts, at jobs), cron / "At job scheduled run" (the
+// time an at job is set for); systemd / "Systemd unit file modified",
+// "Systemd unit file created", "Systemd unit enabled (link modified)" (the
+// mtime of a .wants link, when the FS can Lstat); persistence /
+// "Persistence file modified" and "Persistence file created" for the rest.
+//
 // It registers as "persistence"; the CLI maps "--only cron" to it too.
 package persistence
 

@@ -2,6 +2,10 @@
 // OS release, installed kernels, time zone, network configuration
 // (ifupdown, netplan, NetworkManager, RHEL sysconfig), /etc/hosts,
 // resolv.conf, machine-id, and hints of when the OS was installed.
+//
+// Events (source "system"): "System config modified" (mtime of each file
+// read), "Kernel installed (hint)" (a modules folder's birth or
+// modification time) and "OS installed (hint)" (the oldest install hint).
 package system
 
 import (

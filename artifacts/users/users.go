@@ -5,6 +5,15 @@
 // second UID 0, duplicate UIDs, login shells on system accounts, empty
 // passwords, recently changed authorized_keys) and emits timeline events
 // for password changes, key files and commands.
+//
+// Events (source / timestamp_desc): accounts / "Modification Time" for
+// passwd, shadow, group, gshadow and each sudoers file; shadow / "Password
+// changed" (day precision); ssh / "Authorized key file modified" and
+// "Authorized key file created"; shell_history / "Shell command" (time the
+// shell recorded) or "Shell history (before)" (no recorded time: the next
+// recorded time or the file's mtime bounds it); viminfo / "Vim file
+// opened". Every event's evidence names the file, its inode when known and
+// the line.
 package users
 
 import (
