@@ -32,6 +32,8 @@ const (
 	jbdFlagLastTag  = 0x8
 )
 
+const maxJournalBlocks = 1 << 24
+
 // journal is a replay plan: which filesystem blocks the committed
 // transactions rewrite, and where the newest copy lies in the volume.
 type journal struct {
@@ -106,6 +108,11 @@ func (f *FS) readJournal() (*journal, error) {
 	jblocks := uint64(jin.Size) / uint64(f.bs)
 	if maxlen > jblocks || first == 0 || first >= maxlen {
 		return nil, fmt.Errorf("journal superblock: first %d, length %d, inode has %d blocks", first, maxlen, jblocks)
+	}
+	// The replay plan grows with the log; a journal longer than the volume
+	// or than any mke2fs makes is refused rather than walked.
+	if maxlen > uint64(f.size/f.bs) || maxlen > maxJournalBlocks {
+		return nil, fmt.Errorf("journal superblock: %d blocks is more than the volume or %d", maxlen, maxJournalBlocks)
 	}
 	j := &journal{overlay: map[uint64]journalCopy{}}
 	if start == 0 {
