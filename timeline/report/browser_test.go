@@ -131,6 +131,7 @@ type selftest struct {
 	InjectedNodes  int      `json:"injectedNodes"`
 	HostileVisible string   `json:"hostileVisible"`
 	FilterMs       float64  `json:"filterMs"`
+	Resources      *int     `json:"resources"`
 	EvRef          string   `json:"evRef"`
 	EvRows         int      `json:"evRows"`
 	EvClearedRows  int      `json:"evClearedRows"`
@@ -270,6 +271,9 @@ func TestBrowser(t *testing.T) {
 	check("finding link rows", r.LinkRows, want.link)
 	check("finding link jumps to", r.LinkHitTime, want.linkHit)
 	check("finding link rows all match", r.LinkAllMatch, true)
+	if r.Resources == nil || *r.Resources != 0 {
+		t.Errorf("the page fetched %v resources; it must load nothing", r.Resources)
+	}
 	check("hostile script ran", r.Pwned, false)
 	check("injected img/svg elements", r.InjectedNodes, 0)
 	if !strings.Contains(r.HostileVisible, `evil\x1b[31mred`) {

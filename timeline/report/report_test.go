@@ -327,3 +327,27 @@ func TestReadJSONL(t *testing.T) {
 		t.Errorf("%d events before the damaged line, want 1", n)
 	}
 }
+
+// TestSelfContained checks the page refers to nothing outside itself: no
+// URL in src, href, CSS url() or @import, and a Content-Security-Policy
+// that forbids loading anything should a reference slip in.
+func TestSelfContained(t *testing.T) {
+	for _, d := range []Data{{}, hostileData(hostileEvents())} {
+		page := render(t, d)
+		if m := regexp.MustCompile(`(?i)(src|href|action)\s*=\s*["']?\s*(https?:|//|file:|data:)`).FindString(page); m != "" {
+			t.Errorf("page refers outside itself: %s", m)
+		}
+		if m := regexp.MustCompile(`(?i)(@import|url\()`).FindString(pageCSS); m != "" {
+			t.Errorf("CSS loads something: %s", m)
+		}
+		if !strings.Contains(page, `content="default-src 'none';`) {
+			t.Error("no Content-Security-Policy forbidding loads")
+		}
+		for _, id := range []string{eventsBlockID, metaBlockID} {
+			var v any
+			if err := json.Unmarshal([]byte(block(t, page, id)), &v); err != nil {
+				t.Errorf("%s block: %v", id, err)
+			}
+		}
+	}
+}

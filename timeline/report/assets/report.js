@@ -535,6 +535,8 @@
       if (!hay) buildHay();
       for (k = 0; k < st.view.length; k++) if (hay[st.view[k]].indexOf(lq) < 0) r.linkAllMatch = false;
     }
+    // Nothing was fetched: the page is self-contained.
+    r.resources = performance.getEntriesByType('resource').length;
     r.errors = errors;
     r.done = true;
     // Headless screenshots of a scrolled page come out blank: go back up.
