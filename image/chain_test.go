@@ -69,6 +69,17 @@ func TestBackingChains(t *testing.T) {
 		qemuIO(t, "qcow2", top, "write -P 0x32 3M 4k")
 		checkEqual(t, top, qemuRaw(t, top, "qcow2"))
 	})
+	t.Run("qcow2-internal-snapshot", func(t *testing.T) {
+		// The current state is read; the snapshot is counted.
+		img := filepath.Join(dir, "snap.qcow2")
+		testenv.Run(t, "qemu-img", "convert", "-O", "qcow2", raw, img)
+		testenv.Run(t, "qemu-img", "snapshot", "-c", "before", img)
+		qemuIO(t, "qcow2", img, "write -P 0x66 0 1M")
+		im := checkEqual(t, img, qemuRaw(t, img, "qcow2"))
+		if im.Layers[0].Snapshots != 1 {
+			t.Errorf("layers %+v, want 1 snapshot", im.Layers)
+		}
+	})
 	t.Run("vmdk-parent", func(t *testing.T) {
 		base := filepath.Join(dir, "base.vmdk")
 		testenv.Run(t, "qemu-img", "convert", "-O", "vmdk", raw, base)
@@ -116,4 +127,32 @@ func TestBackingChains(t *testing.T) {
 		}
 		im.Close()
 	})
+}
+
+// TestCopiedChain: a chain moved into a case folder keeps the absolute
+// backing path of the host it came from; the copy beside the overlay is
+// what is read.
+func TestCopiedChain(t *testing.T) {
+	testenv.NeedTool(t, "qemu-img", "qemu-io")
+	dir := t.TempDir()
+	host, cas := filepath.Join(dir, "host"), filepath.Join(dir, "case")
+	os.Mkdir(host, 0o755)
+	os.Mkdir(cas, 0o755)
+	raw := filepath.Join(host, "disk.raw")
+	writeTestRaw(t, raw, 12<<20)
+	base := filepath.Join(host, "base.qcow2")
+	testenv.Run(t, "qemu-img", "convert", "-O", "qcow2", raw, base)
+	top := filepath.Join(host, "top.qcow2")
+	testenv.Run(t, "qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", top)
+	qemuIO(t, "qcow2", top, "write -P 0x99 2M 64k")
+	want := qemuRaw(t, top, "qcow2")
+	for _, n := range []string{"base.qcow2", "top.qcow2"} {
+		b, _ := os.ReadFile(filepath.Join(host, n))
+		os.WriteFile(filepath.Join(cas, n), b, 0o644)
+	}
+	os.Remove(base)
+	im := checkEqual(t, filepath.Join(cas, "top.qcow2"), want)
+	if im.Layers[0].Backing != base || im.Layers[1].Path != filepath.Join(cas, "base.qcow2") {
+		t.Errorf("layers %+v", im.Layers)
+	}
 }

@@ -23,6 +23,9 @@ type Layer struct {
 	FileSize    int64  `json:"file_size"`
 	Compression string `json:"compression,omitempty"`
 	Backing     string `json:"backing,omitempty"` // as written in the file
+	// Snapshots counts qcow2 internal snapshots: older states of the disk
+	// kept inside the file, which ReadAt (the current state) does not show.
+	Snapshots int `json:"snapshots,omitempty"`
 }
 
 // Image is an opened virtual disk: the guest-visible bytes of the whole

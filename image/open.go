@@ -111,12 +111,31 @@ func (o *opener) closeAll() {
 }
 
 // resolve names a file referred to by another (backing file, extent,
-// parent): relative names are relative to the referring file's folder.
+// parent). Relative names are relative to the referring file's folder.
+// For an absolute name, a file of the same base name beside the referring
+// file is preferred: chains copied into a case folder keep the paths of the
+// host they came from, and the copy — not the live host file — is the
+// evidence. Windows paths (VMware, Hyper-V) are reduced to their base name.
 func resolve(from *source, name string) string {
-	if filepath.IsAbs(name) || from.fi == nil {
+	if from.fi == nil {
 		return name
 	}
-	return filepath.Join(filepath.Dir(from.name), name)
+	if strings.Contains(name, `\`) && !strings.Contains(name, "/") {
+		name = strings.ReplaceAll(name, `\`, "/")
+		name = strings.TrimPrefix(name, "./")
+	}
+	if len(name) > 2 && name[1] == ':' && (name[2] == '/' || name[2] == '\\') {
+		name = filepath.Base(strings.ReplaceAll(name, `\`, "/"))
+	}
+	dir := filepath.Dir(from.name)
+	if filepath.IsAbs(name) {
+		beside := filepath.Join(dir, filepath.Base(name))
+		if fi, err := os.Stat(beside); err == nil && fi.Mode().IsRegular() {
+			return beside
+		}
+		return name
+	}
+	return filepath.Join(dir, name)
 }
 
 // openRelated opens a file named inside from (its backing file, parent or

@@ -169,7 +169,8 @@ func openQcow2(o *opener, src *source) (io.ReaderAt, int64, error) {
 	}
 
 	// Header extensions and the backing file name live in the first cluster.
-	layer := Layer{Path: name, Format: "qcow2", Subformat: fmt.Sprintf("v%d", version), VirtualSize: int64(vsize), FileSize: src.size}
+	layer := Layer{Path: name, Format: "qcow2", Subformat: fmt.Sprintf("v%d", version), VirtualSize: int64(vsize), FileSize: src.size,
+		Snapshots: int(be.Uint32(hdr[60:]))}
 	if version == 2 {
 		layer.Subformat = "v2 (compat=0.10)"
 	}
