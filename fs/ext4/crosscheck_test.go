@@ -311,7 +311,7 @@ func TestCrossCheck(t *testing.T) {
 
 func checkInfo(t *testing.T, f *FS, img, typ string) {
 	info := f.Info()
-	out := dumpe2fs(t, img)
+	out := dumpe2fs(t, "-h", img)
 	field := func(name string) string {
 		for _, l := range strings.Split(out, "\n") {
 			if k, v, ok := strings.Cut(l, ":"); ok && k == name {
@@ -649,5 +649,35 @@ func checkDeleted(t *testing.T, f *FS, img string, tsk map[uint64]string) {
 	}
 	if want := "File Modified:\t" + victim.Stat.Mtime.Format("2006-01-02 15:04:05"); !strings.Contains(out, want) {
 		t.Errorf("victim mtime %v; istat:\n%s", victim.Stat.Mtime, out)
+	}
+}
+
+// TestMetaBG checks group descriptors placed by meta_bg (64-bit, 16 per
+// 1 KiB block, in the first blocks of each meta group) against dumpe2fs.
+func TestMetaBG(t *testing.T) {
+	testenv.NeedTool(t, "mkfs.ext4", "dumpe2fs")
+	dir := t.TempDir()
+	img := filepath.Join(dir, "mb.img")
+	testenv.Run(t, "mkfs.ext4", "-q", "-F", "-b", "1024", "-O", "meta_bg,^resize_inode", img, "300M")
+	f := openFile(t, img)
+	if f.sb.FeatureIncompat&incompatMetaBG == 0 || len(f.gds) < 33 {
+		t.Fatalf("meta_bg %v, %d groups: the test needs several meta groups", f.sb.FeatureIncompat&incompatMetaBG != 0, len(f.gds))
+	}
+	g := -1
+	found := 0
+	for _, l := range strings.Split(dumpe2fs(t, img), "\n") {
+		if strings.HasPrefix(l, "Group ") {
+			fmt.Sscanf(l, "Group %d:", &g)
+		}
+		var lo uint64
+		if _, err := fmt.Sscanf(strings.TrimSpace(l), "Inode table at %d-", &lo); err == nil {
+			found++
+			if g < 0 || g >= len(f.gds) || f.gds[g].InodeTable != lo {
+				t.Errorf("group %d: inode table at %d, dumpe2fs %d", g, f.gds[min(max(g, 0), len(f.gds)-1)].InodeTable, lo)
+			}
+		}
+	}
+	if found != len(f.gds) {
+		t.Errorf("dumpe2fs lists %d groups, we %d", found, len(f.gds))
 	}
 }

@@ -406,7 +406,7 @@ func TestInfoDirty(t *testing.T) {
 	cmds := filepath.Join(t.TempDir(), "cmds")
 	os.WriteFile(cmds, []byte("ssv last_mounted /mnt/evidence\nssv mtime 20250102030405\nssv state 0\nfeature needs_recovery\n"), 0o644)
 	testenv.Run(t, "debugfs", "-w", "-f", cmds, p)
-	out := dumpe2fs(t, p)
+	out := dumpe2fs(t, "-h", p)
 	field := func(name string) string {
 		for _, l := range strings.Split(out, "\n") {
 			if k, v, ok := strings.Cut(l, ":"); ok && k == name {
@@ -443,14 +443,14 @@ func TestInfoDirty(t *testing.T) {
 	}
 }
 
-// dumpe2fs runs `dumpe2fs -h` in UTC, as it prints local times.
-func dumpe2fs(t *testing.T, img string) string {
+// dumpe2fs runs dumpe2fs in UTC, as it prints local times.
+func dumpe2fs(t *testing.T, args ...string) string {
 	t.Helper()
 	p, err := testenv.LookPath("dumpe2fs")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(p, "-h", img)
+	cmd := exec.Command(p, args...)
 	cmd.Env = append(os.Environ(), "TZ=UTC")
 	out, err := cmd.Output()
 	if err != nil {
