@@ -98,7 +98,7 @@ type Binary struct {
 	Path   string     `json:"path"`
 	Inode  uint64     `json:"inode,omitempty"`
 	Size   int64      `json:"size"`
-	Mode   string     `json:"mode"` // ls-style, "-rwsr-xr-x"
+	Mode   string     `json:"mode"` // as ls -l shows it, "-rwsr-xr-x"
 	Perm   string     `json:"perm"` // octal incl. setuid/setgid/sticky, "4755"
 	UID    *uint32    `json:"uid,omitempty"`
 	GID    *uint32    `json:"gid,omitempty"`

@@ -2,10 +2,16 @@ package users
 
 import (
 	"bytes"
+	iofs "io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"github.com/coldcase-dfir/coldcase/internal/testenv"
 )
 
 func TestHostileAccountFiles(t *testing.T) {
@@ -56,5 +62,56 @@ func TestHostileHistories(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("%d specs from a cyclic include graph: %+v", n, rules)
+	}
+}
+
+func TestLsMode(t *testing.T) {
+	for mode, want := range map[iofs.FileMode]string{
+		0o755 | iofs.ModeSetuid:                 "-rwsr-xr-x",
+		0o644 | iofs.ModeSetgid:                 "-rw-r-Sr--",
+		0o1777 | iofs.ModeDir | iofs.ModeSticky: "drwxrwxrwt",
+		0o777 | iofs.ModeSymlink:                "lrwxrwxrwx",
+		0o600:                                   "-rw-------",
+	} {
+		fsys := fstest.MapFS{"f": {Mode: mode}}
+		fi, err := fsys.Lstat("f")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := LsMode(fi); got != want {
+			t.Errorf("%v: %s, want %s", mode, got, want)
+		}
+	}
+}
+
+// TestLsModeMatchesStat compares with coreutils' stat -c %A on real files.
+func TestLsModeMatchesStat(t *testing.T) {
+	testenv.NeedTool(t, "stat")
+	dir := t.TempDir()
+	for i, perm := range []os.FileMode{0o4755, 0o2644, 0o1777, 0o6711, 0o4644, 0o640} {
+		p := filepath.Join(dir, strconv.Itoa(i))
+		os.WriteFile(p, nil, 0o600)
+		// os.Chmod takes Go's mode bits, not octal special bits.
+		m := perm & 0o777
+		if perm&0o4000 != 0 {
+			m |= os.ModeSetuid
+		}
+		if perm&0o2000 != 0 {
+			m |= os.ModeSetgid
+		}
+		if perm&0o1000 != 0 {
+			m |= os.ModeSticky
+		}
+		if err := os.Chmod(p, m); err != nil {
+			t.Fatal(err)
+		}
+		want := strings.TrimSpace(string(testenv.Output(t, "stat", "-c", "%A", p)))
+		fi, err := os.Lstat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := LsMode(fi); got != want {
+			t.Errorf("%o: ours %s, stat %s", perm, got, want)
+		}
 	}
 }

@@ -39,7 +39,7 @@ func MetaOf(fsys iofs.FS, name string) (FileMeta, bool) {
 
 // MetaFromInfo converts a FileInfo already at hand.
 func MetaFromInfo(name string, fi iofs.FileInfo) FileMeta {
-	m := FileMeta{Path: Abs(name), Size: fi.Size(), Mode: fi.Mode().String(), Mtime: fi.ModTime().UTC()}
+	m := FileMeta{Path: Abs(name), Size: fi.Size(), Mode: LsMode(fi), Mtime: fi.ModTime().UTC()}
 	if st := cfs.StatOf(fi); st != nil {
 		m.Inode = st.Inode
 		uid, gid := st.UID, st.GID
@@ -71,3 +71,57 @@ func Rel(p string) string {
 
 // Abs turns an io/fs name into a guest path ("etc/passwd" → "/etc/passwd").
 func Abs(p string) string { return path.Clean("/" + p) }
+
+// LsMode formats a file's type and permissions as ls -l does
+// ("-rwsr-xr-x", "drwxrwxrwt"), from the driver's raw st_mode when there
+// is one.
+func LsMode(fi iofs.FileInfo) string {
+	m := fi.Mode()
+	perm := uint32(m.Perm())
+	if m&iofs.ModeSetuid != 0 {
+		perm |= 0o4000
+	}
+	if m&iofs.ModeSetgid != 0 {
+		perm |= 0o2000
+	}
+	if m&iofs.ModeSticky != 0 {
+		perm |= 0o1000
+	}
+	if st := cfs.StatOf(fi); st != nil && st.RawMode != 0 {
+		perm = st.RawMode & 0o7777
+	}
+	b := []byte("----------")
+	switch {
+	case m.IsDir():
+		b[0] = 'd'
+	case m&iofs.ModeSymlink != 0:
+		b[0] = 'l'
+	case m&iofs.ModeNamedPipe != 0:
+		b[0] = 'p'
+	case m&iofs.ModeSocket != 0:
+		b[0] = 's'
+	case m&iofs.ModeCharDevice != 0:
+		b[0] = 'c'
+	case m&iofs.ModeDevice != 0:
+		b[0] = 'b'
+	}
+	const rwx = "rwxrwxrwx"
+	for i := 0; i < 9; i++ {
+		if perm&(1<<(8-i)) != 0 {
+			b[1+i] = rwx[i]
+		}
+	}
+	special := func(i int, bit uint32, set, unset byte) {
+		if perm&bit != 0 {
+			if b[i] == '-' {
+				b[i] = unset
+			} else {
+				b[i] = set
+			}
+		}
+	}
+	special(3, 0o4000, 's', 'S')
+	special(6, 0o2000, 's', 'S')
+	special(9, 0o1000, 't', 'T')
+	return string(b)
+}
