@@ -3,10 +3,11 @@ package users
 import (
 	"bytes"
 	"fmt"
-	"github.com/coldcase-dfir/coldcase/timeline"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/coldcase-dfir/coldcase/timeline"
 )
 
 // maxLine bounds one line of a configuration file; longer lines are skipped

@@ -4,8 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
-	"github.com/coldcase-dfir/coldcase/timeline"
 	"strings"
+
+	"github.com/coldcase-dfir/coldcase/timeline"
 )
 
 // AuthorizedKey is one key line of an authorized_keys file.

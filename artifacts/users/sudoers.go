@@ -1,11 +1,12 @@
 package users
 
 import (
-	"github.com/coldcase-dfir/coldcase/timeline"
 	iofs "io/fs"
 	"path"
 	"sort"
 	"strings"
+
+	"github.com/coldcase-dfir/coldcase/timeline"
 )
 
 // SudoRule is one statement of sudoers or a file it includes: a user
