@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bufio"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/coldcase-dfir/coldcase/artifacts/binaries"
 	"github.com/coldcase-dfir/coldcase/artifacts/findings"
@@ -17,9 +22,15 @@ import (
 	"github.com/coldcase-dfir/coldcase/timeline/report"
 )
 
+func init() { verbs = append(verbs, newReportCmd) }
+
 // writeReport writes report.html into the case folder, reading the events
 // back from the timeline.jsonl examine has just written.
 func writeReport(dir string, rec *caseRecord, set *artifactSet, fs []findings.Finding, out func(string) (*os.File, error)) error {
+	return renderReport(dir, rec, set, fs, 0, func() (*os.File, error) { return out("report.html") })
+}
+
+func renderReport(dir string, rec *caseRecord, set *artifactSet, fs []findings.Finding, maxEvents int, create func() (*os.File, error)) error {
 	jl, err := os.Open(filepath.Join(dir, "timeline.jsonl"))
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
@@ -28,7 +39,8 @@ func writeReport(dir string, rec *caseRecord, set *artifactSet, fs []findings.Fi
 	d := reportData(rec, set, fs)
 	d.Events = report.ReadJSONL(jl)
 	d.Count = rec.Events
-	f, err := out("report.html")
+	d.MaxEvents = maxEvents
+	f, err := create()
 	if err != nil {
 		return err
 	}
@@ -37,6 +49,93 @@ func writeReport(dir string, rec *caseRecord, set *artifactSet, fs []findings.Fi
 		return err
 	}
 	return f.Close()
+}
+
+func newReportCmd() *cobra.Command {
+	var dir, output string
+	var maxEvents int
+	cmd := &cobra.Command{
+		Use:   "report -d CASE",
+		Short: "Write a case folder's report.html again from its files",
+		Long: fmt.Sprintf(`Render report.html from a case folder examine wrote (case.json,
+artifacts.json, findings.json, timeline.jsonl) without opening the images
+again: to include the image hashes examine finished after its report, or
+to embed more or fewer events than the default of %d (the latest ones are
+kept when the timeline is longer).`, report.DefaultMaxEvents),
+		Example: `  coldcase report -d case-sample
+  coldcase report -d case42 --max-events 1000000 -o case42/report-full.html`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if dir == "" {
+				return withCode(exitUsage, errors.New("-d CASE is required"))
+			}
+			rec, set, fs, err := readCase(dir)
+			if err != nil {
+				return err
+			}
+			if output == "" {
+				output = filepath.Join(dir, "report.html")
+			}
+			err = renderReport(dir, rec, set, fs, maxEvents, func() (*os.File, error) { return os.Create(output) })
+			if err == nil {
+				log.Infof("report written to %s", output)
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringVarP(&dir, "dir", "d", "", "case folder examine wrote")
+	cmd.Flags().StringVarP(&output, "output", "o", "", "file to write (default CASE/report.html)")
+	cmd.Flags().IntVar(&maxEvents, "max-events", 0, fmt.Sprintf("events to embed in the page (default %d)", report.DefaultMaxEvents))
+	return cmd
+}
+
+// readCase reads back what examine wrote: case.json, findings.json, and
+// the records of artifacts.json the report shows, typed again.
+func readCase(dir string) (*caseRecord, *artifactSet, []findings.Finding, error) {
+	var rec caseRecord
+	if err := readCaseJSON(filepath.Join(dir, "case.json"), &rec); err != nil {
+		return nil, nil, nil, err
+	}
+	var fs []findings.Finding
+	if err := readCaseJSON(filepath.Join(dir, "findings.json"), &fs); err != nil {
+		return nil, nil, nil, err
+	}
+	var raw struct {
+		Host    string                     `json:"host"`
+		Zone    string                     `json:"time_zone"`
+		Records map[string]json.RawMessage `json:"records"`
+	}
+	if err := readCaseJSON(filepath.Join(dir, "artifacts.json"), &raw); err != nil {
+		return nil, nil, nil, err
+	}
+	set := &artifactSet{Host: raw.Host, Zone: raw.Zone, Records: map[string]any{}}
+	typed := map[string]any{
+		"system": &system.Report{}, "users": &users.Report{},
+		"persistence": &persistence.Report{}, "binaries": &binaries.Report{},
+	}
+	for name, v := range typed {
+		b, ok := raw.Records[name]
+		if !ok || string(b) == "null" {
+			continue
+		}
+		if err := json.Unmarshal(b, v); err != nil {
+			return nil, nil, nil, fmt.Errorf("%s: records.%s: %w", filepath.Join(dir, "artifacts.json"), name, err)
+		}
+		set.Records[name] = v
+	}
+	return &rec, set, fs, nil
+}
+
+func readCaseJSON(path string, v any) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := json.NewDecoder(bufio.NewReaderSize(f, 1<<16)).Decode(v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }
 
 // reportData turns the case record, the extractors' records and the

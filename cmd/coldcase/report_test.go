@@ -157,6 +157,27 @@ func TestReportSample(t *testing.T) {
 		}
 	}
 
+	// coldcase report renders the case again: with the image hashes (which
+	// examine finishes after its report) and the latest events only.
+	cmd = newRoot()
+	cmd.SetArgs([]string{"report", "-d", dir, "--max-events", "20", "-o", filepath.Join(dir, "again.html")})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := os.ReadFile(filepath.Join(dir, "again.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := strings.Fields(string(testenv.Output(t, "sha256sum", filepath.Join(sample, "sample.qcow2"))))[0]
+	if !strings.Contains(string(again), "<td>"+sum+"</td>") {
+		t.Errorf("regenerated report lacks the image's sha256 %s", sum)
+	}
+	m = regexp.MustCompile(`(?s)<script type="application/json" id="events">(.*?)</script>`).FindStringSubmatch(string(again))
+	var latest [][]any
+	if m == nil || json.Unmarshal([]byte(m[1]), &latest) != nil || len(latest) != 20 || fmt.Sprint(latest) != fmt.Sprint(rows[len(rows)-20:]) {
+		t.Errorf("regenerated report with --max-events 20 does not hold the latest 20 events")
+	}
+
 	// In the browser.
 	testenv.NeedTool(t, "chromium")
 	bin, _ := testenv.LookPath("chromium")
