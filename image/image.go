@@ -4,8 +4,22 @@
 // The format is detected from the file's magic bytes, never its name:
 // raw (also split raw .001, .002, …), qcow2 v2/v3 with backing chains,
 // vmdk (monolithicSparse, streamOptimized, descriptor + extents), vhd
-// (fixed, dynamic, differencing) and vhdx. Files are opened O_RDONLY and no
-// code in this package writes.
+// (fixed, dynamic, differencing) and vhdx (fixed, dynamic, differencing).
+// Files are opened O_RDONLY and no code in this package writes.
+//
+// Backing files, parents and extents are looked up relative to the file
+// that names them; for an absolute name, a file of that base name beside
+// the referring file wins, so a chain copied into a case folder is read
+// from the copy. Chains are limited to MaxChain files and loops are errors.
+//
+// Every offset, length and count read from a container is checked against
+// the file before use; a damaged structure is an error naming the file,
+// the structure and its byte offset. Features the package does not read
+// (qcow2 encryption and external data files, vhdx logs awaiting replay, …)
+// give errors wrapping ErrUnsupported.
+//
+// Copy and Image.WriteTo stream a whole disk with parallel readers, which
+// is how compressed clusters inflate on every core.
 package image
 
 import (
