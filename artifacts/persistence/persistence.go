@@ -66,7 +66,7 @@ const (
 // Entry flags.
 const (
 	FlagAdminAdded     = "admin_added"      // unit/rule file outside /usr/lib and /lib: written by an admin or an attacker
-	FlagExecOutsideUsr = "exec_outside_usr" // runs a program outside /usr (and /bin, /sbin)
+	FlagExecOutsideUsr = "exec_outside_usr" // runs an absolute path outside /usr and the merged /bin, /sbin, /lib*
 	FlagMasked         = "masked"           // unit linked to /dev/null
 	FlagUnknownOwner   = "unknown_owner"    // a cron spool named after no account
 	// FlagRunPartsIgnored: Debian's cron and run-parts skip files in
