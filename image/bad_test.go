@@ -134,6 +134,11 @@ func TestBadInput(t *testing.T) {
 		wantErr(t, "df.qcow2", b, "external data file", "not supported")
 	})
 
+	t.Run("vmdk-extent-device", func(t *testing.T) {
+		// A descriptor may not make us read the examining host's devices.
+		d := "# Disk DescriptorFile\nversion=1\nCID=1\nparentCID=ffffffff\ncreateType=\"monolithicFlat\"\nRW 2048 FLAT \"/dev/zero\" 0\n"
+		wantErr(t, "dev.vmdk", []byte(d), "/dev/zero", "not a regular file")
+	})
 	v := makeSmall(t, dir, "v.vmdk", "vmdk")
 	t.Run("vmdk-gd-past-eof", func(t *testing.T) {
 		b := clone(v)

@@ -145,11 +145,25 @@ func (o *opener) openRelated(from *source, name, format string) (io.ReaderAt, in
 	if len(o.chain) >= MaxChain {
 		return nil, 0, fmt.Errorf("%s: backing chain deeper than %d files", from.name, MaxChain)
 	}
-	src, err := o.open(resolve(from, name))
+	src, err := o.openNamed(from, name)
 	if err != nil {
 		return nil, 0, fmt.Errorf("%s: backing file %q: %w", from.name, name, err)
 	}
 	return o.layer(src, format, false)
+}
+
+// openNamed opens a file named inside from. It must be a regular file: an
+// image naming a device or a FIFO as its backing file or extent would make
+// us read the examining host.
+func (o *opener) openNamed(from *source, name string) (*source, error) {
+	src, err := o.open(resolve(from, name))
+	if err != nil {
+		return nil, err
+	}
+	if src.fi != nil && !src.fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s)", src.name, src.fi.Mode().Type())
+	}
+	return src, nil
 }
 
 func (o *opener) sameFile(a, b *source) bool {

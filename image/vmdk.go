@@ -399,7 +399,7 @@ func openVMDK(o *opener, src *source) (io.ReaderAt, int64, error) {
 			default:
 				return nil, 0, fmt.Errorf("vmdk %s: descriptor line %d: extent type %s: %w", src.name, e.line, e.typ, ErrUnsupported)
 			}
-			es, err := o.open(resolve(src, e.file))
+			es, err := o.openNamed(src, e.file)
 			if err != nil {
 				return nil, 0, fmt.Errorf("vmdk %s: descriptor line %d: extent %q: %w", src.name, e.line, e.file, err)
 			}
