@@ -229,17 +229,17 @@ func openQcow2(o *opener, src *source) (io.ReaderAt, int64, error) {
 	return m, int64(vsize), nil
 }
 
-// qcowScanTables is how many L2 tables Open looks through for compressed
+// qcowScanBytes bounds the L2 tables Open looks through for compressed
 // clusters, to report the layer's compression without reading a large
-// image's whole metadata.
-const qcowScanTables = 16
+// image's whole metadata (16 tables of 64 KiB clusters: 8 GiB of disk).
+const qcowScanBytes = 1 << 20
 
 // hasCompressed says whether the first L2 tables hold a compressed cluster.
 // Damaged tables are left for reads to report.
 func (q *qcow2) hasCompressed() bool {
 	seen := 0
 	for i := range q.l1 {
-		if seen == qcowScanTables {
+		if int64(seen)*q.clusterSize >= qcowScanBytes {
 			break
 		}
 		t, err := q.l2(int64(i))
