@@ -237,10 +237,10 @@ func probe(src *source) (string, error) {
 	case bytes.HasPrefix(h, []byte("EVF\x09\x0d\x0a\xff\x00")), bytes.HasPrefix(h, []byte("EVF2\r\n\x81\x00")):
 		return "", fmt.Errorf("%s: EnCase EWF (E01): %w", src.name, ErrUnsupported)
 	}
-	// A fixed VHD is raw data followed by a 512-byte footer.
-	if src.size >= 512 {
-		var foot [8]byte
-		if _, err := src.r.ReadAt(foot[:], src.size-512); err == nil && string(foot[:]) == "conectix" {
+	// A fixed VHD is raw data followed by a 512-byte footer; its checksum
+	// must hold too, since a raw disk may end in any bytes.
+	if src.size >= 1024 {
+		if _, err := vhdFooter(src.r, src.size-512); err == nil {
 			return "vhd", nil
 		}
 	}
