@@ -109,7 +109,12 @@ func (ev *evidence) FS(sel string) (iofs.FS, string, error) {
 		if sel != "" {
 			return nil, "", withCode(exitUsage, errors.New("--volume does not apply to --root"))
 		}
-		return os.DirFS(ev.Root), "", nil
+		d, err := guest.NewDir(ev.Root)
+		if err != nil {
+			return nil, "", err
+		}
+		// Through a guest, so the tree's absolute symlinks stay inside it.
+		return guest.Single(d, ""), "", nil
 	}
 	if sel != "" {
 		v, err := volume.Select(ev.Volumes, sel)

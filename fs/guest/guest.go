@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	iofs "io/fs"
+	"os"
 	"path"
 	"sort"
 	"strings"
@@ -520,3 +521,35 @@ func (g *Guest) Deleted() ([]cfs.DeletedEntry, error) {
 	}
 	return out, errors.Join(errs...)
 }
+
+// Single presents one filesystem as a guest without reading its fstab:
+// for one volume chosen by the user, or an extracted tree. Its symlinks are
+// still resolved inside it, never on the host.
+func Single(f cfs.FS, selector string) *Guest {
+	return &Guest{Mounts: []Mount{{Point: "/", Volume: selector, Type: f.Info().Type, fs: f, dir: "."}}}
+}
+
+// Dir is an extracted guest tree on the host (os.DirFS) as a coldcase
+// filesystem. Use it through Single: os.DirFS alone would follow the tree's
+// absolute symlinks (/etc/localtime → /usr/share/zoneinfo/…) onto the host.
+type Dir struct {
+	iofs.FS
+	root string
+}
+
+// NewDir opens a host directory read-only as a guest tree.
+func NewDir(root string) (*Dir, error) {
+	d := &Dir{FS: os.DirFS(root), root: root}
+	if _, ok := d.FS.(iofs.ReadLinkFS); !ok {
+		return nil, errors.New("guest: os.DirFS lacks ReadLink (Go 1.25 or newer needed)")
+	}
+	return d, nil
+}
+
+func (d *Dir) Lstat(name string) (iofs.FileInfo, error) { return d.FS.(iofs.ReadLinkFS).Lstat(name) }
+func (d *Dir) ReadLink(name string) (string, error)     { return d.FS.(iofs.ReadLinkFS).ReadLink(name) }
+func (d *Dir) Stat(name string) (iofs.FileInfo, error)  { return iofs.Stat(d.FS, name) }
+func (d *Dir) ReadDir(name string) ([]iofs.DirEntry, error) {
+	return iofs.ReadDir(d.FS, name)
+}
+func (d *Dir) Info() cfs.Info { return cfs.Info{Type: "dir", Label: d.root} }

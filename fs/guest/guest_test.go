@@ -3,6 +3,8 @@ package guest
 import (
 	"errors"
 	iofs "io/fs"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -186,4 +188,30 @@ func FuzzParseFstab(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDirStaysInside: an extracted tree's absolute symlinks resolve inside
+// the tree, not on the host.
+func TestDirStaysInside(t *testing.T) {
+	root := t.TempDir()
+	must := func(err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(root, "etc"), 0o755))
+	must(os.MkdirAll(filepath.Join(root, "usr/share/zoneinfo"), 0o755))
+	must(os.WriteFile(filepath.Join(root, "usr/share/zoneinfo/Guest"), []byte("guest zone"), 0o644))
+	must(os.Symlink("/usr/share/zoneinfo/Guest", filepath.Join(root, "etc/localtime")))
+	must(os.Symlink("/etc/passwd", filepath.Join(root, "etc/hostpasswd"))) // exists on the host, not in the tree
+	d, err := NewDir(root)
+	must(err)
+	g := Single(d, "")
+	b, err := iofs.ReadFile(g, "etc/localtime")
+	if err != nil || string(b) != "guest zone" {
+		t.Errorf("etc/localtime = %q, %v", b, err)
+	}
+	if _, err := iofs.ReadFile(g, "etc/hostpasswd"); !errors.Is(err, iofs.ErrNotExist) {
+		t.Errorf("absolute link read the host's /etc/passwd: %v", err)
+	}
 }
