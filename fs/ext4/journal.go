@@ -59,7 +59,7 @@ func OpenReplayed(r io.ReaderAt, size int64) (*FS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ext4: journal: %w", err)
 	}
-	rf, err := Open(&replayReader{r: r, bs: f.bs, j: j}, size)
+	rf, err := Open(newReplayReader(r, f.bs, j), size)
 	if err != nil {
 		return nil, fmt.Errorf("ext4: after journal replay: %w", err)
 	}
@@ -279,24 +279,26 @@ func (jr *jreader) block(lb uint64) ([]byte, error) {
 	return b, nil
 }
 
-// replayReader is the volume with the journal's newest block copies laid over it.
+// replayReader is the volume with the journal's newest block copies laid
+// over it. Reads are split only where a replaced block falls inside them.
+// It is read-only after construction, so safe for concurrent ReadAt.
 type replayReader struct {
-	r  io.ReaderAt
-	bs int64
-	j  *journal
-	// sorted keys would allow range checks; reads are split per block only
-	// where a replaced block falls inside them.
-	keys []uint64
+	r    io.ReaderAt
+	bs   int64
+	j    *journal
+	keys []uint64 // replaced blocks, sorted
+}
+
+func newReplayReader(r io.ReaderAt, bs int64, j *journal) *replayReader {
+	rr := &replayReader{r: r, bs: bs, j: j, keys: make([]uint64, 0, len(j.overlay))}
+	for k := range j.overlay {
+		rr.keys = append(rr.keys, k)
+	}
+	sort.Slice(rr.keys, func(a, b int) bool { return rr.keys[a] < rr.keys[b] })
+	return rr
 }
 
 func (rr *replayReader) ReadAt(p []byte, off int64) (int, error) {
-	if rr.keys == nil {
-		rr.keys = make([]uint64, 0, len(rr.j.overlay))
-		for k := range rr.j.overlay {
-			rr.keys = append(rr.keys, k)
-		}
-		sort.Slice(rr.keys, func(a, b int) bool { return rr.keys[a] < rr.keys[b] })
-	}
 	n := 0
 	for n < len(p) {
 		pos := off + int64(n)

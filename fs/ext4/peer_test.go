@@ -308,3 +308,31 @@ func TestPeerDfvfsExt2(t *testing.T) {
 		t.Error("negative seek accepted")
 	}
 }
+
+// TestConcurrent walks and reads one FS from several goroutines (run with
+// -race); every reader must see the same bytes.
+func TestConcurrent(t *testing.T) {
+	f := openFile(t, testenv.PeerData(t, "images/go-ext4/hierarchy_64.ext4"))
+	done := make(chan string, 4)
+	for i := 0; i < 4; i++ {
+		go func() {
+			_ = iofs.WalkDir(f, ".", func(p string, d iofs.DirEntry, err error) error {
+				if err == nil && p != "." {
+					_, err = d.Info()
+				}
+				return err
+			})
+			b, err := iofs.ReadFile(f, "thejungle.txt")
+			if err != nil {
+				done <- err.Error()
+				return
+			}
+			done <- sha(b)
+		}()
+	}
+	for i := 0; i < 4; i++ {
+		if got := <-done; got != jungleSHA256 {
+			t.Errorf("reader %d: %s", i, got)
+		}
+	}
+}
