@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,17 +19,27 @@ import (
 // as a time ratio (goal ≤ 0.5), with our peak heap. COLDCASE_BENCH=1 only:
 // each image takes tens of seconds to build.
 
-// BenchmarkLsBodyfileExt4 lists an ext4 with 100k files (testdata/ext4/mkimage.sh BIG=100000).
+// BenchmarkLsBodyfileExt4 lists an ext4 with 100k files (testdata/ext4/mkimage.sh
+// BIG=100000; COLDCASE_LS_BENCH_FILES=N for another count, e.g. to see that
+// the peak heap does not follow it).
 func BenchmarkLsBodyfileExt4(b *testing.B) {
 	testenv.Bench(b)
 	testenv.NeedTool(b, "mkfs.ext4", "fls")
+	files := 100000
+	if s := os.Getenv("COLDCASE_LS_BENCH_FILES"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1000 || n > 10_000_000 {
+			b.Fatalf("COLDCASE_LS_BENCH_FILES=%q: want a count from 1000 to 10000000", s)
+		}
+		files = n
+	}
 	dir := b.TempDir()
 	cmd := exec.Command("bash", filepath.Join(testenv.RepoRoot(b), "testdata", "ext4", "mkimage.sh"), dir)
-	cmd.Env = append(os.Environ(), "BIG=100000")
+	cmd.Env = append(os.Environ(), "BIG="+strconv.Itoa(files))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("mkimage.sh: %v\n%s", err, out)
 	}
-	lsBench(b, filepath.Join(dir, "big.img"), true)
+	lsBench(b, filepath.Join(dir, "big.img"), files, true)
 }
 
 // BenchmarkLsBodyfileXFS lists an XFS with 100k files (testdata/xfs/mkimage.sh bench).
@@ -47,7 +58,7 @@ func BenchmarkLsBodyfileXFS(b *testing.B) {
 	if !withFls {
 		b.Log("fls here does not read XFS (fls -f list has no xfs), and no other independent lister here walks a whole XFS; reporting coldcase's throughput and heap only")
 	}
-	lsBench(b, filepath.Join(dir, "xfs.img"), withFls)
+	lsBench(b, filepath.Join(dir, "xfs.img"), 100000, withFls)
 }
 
 // lineCounter counts the lines written to it and drops them.
@@ -64,7 +75,7 @@ func cpuNow() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func lsBench(b *testing.B, img string, withFls bool) {
+func lsBench(b *testing.B, img string, files int, withFls bool) {
 	ls := func() int {
 		var c lineCounter
 		root := newRoot()
@@ -99,8 +110,8 @@ func lsBench(b *testing.B, img string, withFls bool) {
 		}
 	}
 	n := ls() // warm the page cache as for fls
-	if n < 100000 {
-		b.Fatalf("coldcase ls listed %d objects, want ≥ 100000", n)
+	if n < files {
+		b.Fatalf("coldcase ls listed %d objects, want ≥ %d", n, files)
 	}
 	// Peak heap in a run of its own: the sampler stops the world.
 	stop := testenv.TrackHeap()
