@@ -321,7 +321,7 @@ func persistenceTable(p *persistence.Report) report.Table {
 
 func binaryTable(b *binaries.Report) report.Table {
 	t := report.Table{ID: "binaries", Title: "Suspicious binaries",
-		Columns: []string{"Path", "Mode", "Owner", "Format", "Package", "Flags", "SHA-256", "Modified", "Changed"}}
+		Columns: []string{"Path", "Flags", "Mode", "Owner", "Format", "Package", "Modified", "Changed", "SHA-256"}}
 	t.Note = fmt.Sprintf("%d of %d executables flagged", b.FlaggedTotal, b.Total)
 	if int64(len(b.Flagged)) < b.FlaggedTotal {
 		t.Note += fmt.Sprintf("; %d listed (see artifacts.json)", len(b.Flagged))
@@ -338,8 +338,8 @@ func binaryTable(b *binaries.Report) report.Table {
 		if x.Ctime != nil {
 			ctime = fmtTime(*x.Ctime)
 		}
-		t.Rows = append(t.Rows, []string{x.Path, x.Mode, owner, x.Format, x.Package,
-			strings.Join(x.Flags, ", "), x.SHA256, fmtTime(x.Mtime), ctime})
+		t.Rows = append(t.Rows, []string{x.Path, strings.Join(x.Flags, ", "), x.Mode, owner, x.Format, x.Package,
+			fmtTime(x.Mtime), ctime, x.SHA256})
 	}
 	return t
 }
