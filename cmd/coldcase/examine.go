@@ -226,14 +226,16 @@ a finding at or above that severity exists (for CI).`,
 				return err
 			}
 			rec.Ran = append(rec.Ran, "timeline")
-			summary, err := an.Finish(&rec, out)
-			if err != nil {
-				return err
-			}
+			// The report shows the image hashes: wait for them (they were
+			// computed while the guest was read).
 			if h, herr := <-hashed, <-hashErr; herr != nil {
 				rec.Errors["hash"] = herr.Error()
 			} else {
 				rec.Images = h
+			}
+			summary, err := an.Finish(&rec, out)
+			if err != nil {
+				return err
 			}
 			rec.Finished = time.Now().UTC()
 			rec.Outputs = append(rec.Outputs, "case.json")
