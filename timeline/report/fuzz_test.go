@@ -64,3 +64,37 @@ func FuzzWrite(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadJSONL reads arbitrary bytes as a timeline.jsonl: events or an
+// error naming the line, never a panic; and what it reads renders.
+func FuzzReadJSONL(f *testing.F) {
+	var b bytes.Buffer
+	w, _ := timeline.NewWriter(&b, "jsonl")
+	for _, e := range hostileEvents() {
+		w.Write(&e)
+	}
+	w.Close()
+	f.Add(b.Bytes())
+	f.Add([]byte("{\"message\":\"x\",\"datetime\":\"2026-01-01T00:00:00Z\"}\n\n{"))
+	f.Add([]byte("{\"datetime\":\"-0001-01-01T00:00:00Z\",\"evidence_line\":-1}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		n := 0
+		for _, err := range ReadJSONL(bytes.NewReader(data)) {
+			if err != nil {
+				if !strings.Contains(err.Error(), "timeline.jsonl") {
+					t.Fatalf("error does not name the file: %v", err)
+				}
+				break
+			}
+			n++
+		}
+		var out bytes.Buffer
+		if err := Write(&out, Data{Events: ReadJSONL(bytes.NewReader(data)), MaxEvents: 100}); err != nil {
+			t.Fatal(err)
+		}
+		rows := decodeRows(t, block(t, out.String(), eventsBlockID))
+		if len(rows) != min(n, 100) {
+			t.Fatalf("%d rows rendered from %d events", len(rows), n)
+		}
+	})
+}

@@ -219,7 +219,7 @@
   function setWindow(lo, hi) {
     if (lo === null) { st.lo = st.hi = null; } else {
       if (hi < lo) { var x = lo; lo = hi; hi = x; }
-      st.lo = Math.floor(lo); st.hi = Math.ceil(hi);
+      st.lo = Math.floor(lo); st.hi = Math.max(Math.ceil(hi), st.lo + 1);
     }
     filterWindow();
     drawHist();
