@@ -56,3 +56,41 @@ func (c *lru[K, V]) put(k K, v V) {
 }
 
 func bytesLen(b []byte) int64 { return int64(len(b)) }
+
+// One table cache and one cache of inflated units serve a whole chain, so
+// memory stays within their budgets however deep the chain is.
+const (
+	tableCacheBudget = 32 << 20 // L2 tables, grain tables, sector bitmaps
+	unitCacheBudget  = 32 << 20 // decompressed clusters and grains
+)
+
+type cacheKey struct {
+	file int // which structure of the chain
+	off  int64
+}
+
+// fileCache is one structure's view of a shared cache.
+type fileCache struct {
+	c  *lru[cacheKey, []byte]
+	id int
+}
+
+func (f fileCache) get(off int64) ([]byte, bool) { return f.c.get(cacheKey{f.id, off}) }
+func (f fileCache) put(off int64, b []byte)      { f.c.put(cacheKey{f.id, off}, b) }
+
+// caches are the shared caches of one Image.
+type caches struct {
+	tables, units *lru[cacheKey, []byte]
+	ids           int
+}
+
+func (c *caches) view(l **lru[cacheKey, []byte], budget int64) fileCache {
+	if *l == nil {
+		*l = newLRU[cacheKey](budget, bytesLen)
+	}
+	c.ids++
+	return fileCache{*l, c.ids}
+}
+
+func (c *caches) tableCache() fileCache { return c.view(&c.tables, tableCacheBudget) }
+func (c *caches) unitCache() fileCache  { return c.view(&c.units, unitCacheBudget) }

@@ -41,10 +41,6 @@ type decompressor interface {
 	decompress(dst []byte, e extent) error
 }
 
-// decompressed units kept per layer, so small reads through a compressed
-// image do not inflate the same unit again and again.
-const unitCacheBudget = 32 << 20
-
 // mapped is the guest view of one layer of a chain.
 type mapped struct {
 	format string // for messages: "qcow2 top.qcow2"
@@ -55,14 +51,14 @@ type mapped struct {
 	parent io.ReaderAt // nil: unallocated reads as zeros
 	psize  int64
 	size   int64
-	units  *lru[int64, []byte]
+	units  fileCache // decompressed units: small reads inflate each once
 }
 
-func newMapped(format string, m mapper, f io.ReaderAt, fsize, size int64) *mapped {
+func newMapped(o *opener, format string, m mapper, f io.ReaderAt, fsize, size int64) *mapped {
 	r := &mapped{format: format, m: m, f: f, fsize: fsize, size: size}
 	if d, ok := m.(decompressor); ok {
 		r.dec = d
-		r.units = newLRU[int64](unitCacheBudget, bytesLen)
+		r.units = o.caches.unitCache()
 	}
 	return r
 }

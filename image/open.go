@@ -59,6 +59,7 @@ type source struct {
 }
 
 type opener struct {
+	caches
 	open    func(name string) (*source, error)
 	chain   []*source // files being opened, top first: loop detection
 	layers  []Layer

@@ -22,7 +22,6 @@ import (
 
 const (
 	qcowMaxL1Bytes   = 32 << 20 // qemu's QCOW_MAX_L1_SIZE
-	qcowL2Budget     = 32 << 20 // cached L2 tables per layer
 	qcowOffsetMask   = 0x00fffffffffffe00
 	qcowCompressed   = 1 << 62
 	qcowZeroFlag     = 1
@@ -53,7 +52,7 @@ type qcow2 struct {
 	csizeShift  uint
 	csizeMask   uint64
 	coffMask    uint64
-	l2s         *lru[int64, []byte]
+	l2s         fileCache
 }
 
 func openQcow2(o *opener, src *source) (io.ReaderAt, int64, error) {
@@ -201,14 +200,14 @@ func openQcow2(o *opener, src *source) (io.ReaderAt, int64, error) {
 		}
 		pos += 8 + (l+7)&^7
 	}
-	q.l2s = newLRU[int64](qcowL2Budget, bytesLen)
+	q.l2s = o.caches.tableCache()
 	if q.hasCompressed() {
 		layer.Compression = "zlib"
 		if q.zstd {
 			layer.Compression = "zstd"
 		}
 	}
-	m := newMapped("qcow2 "+name, q, q.f, q.fsize, int64(vsize))
+	m := newMapped(o, "qcow2 "+name, q, q.f, q.fsize, int64(vsize))
 	o.layers = append(o.layers, layer)
 	if backingOff != 0 && backingLen != 0 {
 		if backingLen > qcowMaxBackingFN || backingOff+uint64(backingLen) > uint64(len(first)) {

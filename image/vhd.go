@@ -21,7 +21,6 @@ const (
 	vhdUnused       = 0xffffffff
 	vhdMaxGeometry  = 65535 * 16 * 255
 	vhdMaxBlock     = 1 << 28
-	vhdBitmapBudget = 4 << 20
 )
 
 type vhd struct {
@@ -33,7 +32,7 @@ type vhd struct {
 	bat     []uint32
 	batOff  int64
 	diff    bool
-	bitmaps *lru[int64, []byte]
+	bitmaps fileCache
 }
 
 // vhdChecksum is the one's complement of the byte sum, with the checksum
@@ -144,8 +143,8 @@ func openVHD(o *opener, src *source) (io.ReaderAt, int64, error) {
 	for i := range v.bat {
 		v.bat[i] = be.Uint32(raw[i*4:])
 	}
-	v.bitmaps = newLRU[int64](vhdBitmapBudget, bytesLen)
-	m := newMapped("vhd "+name, v, src.r, src.size, size)
+	v.bitmaps = o.caches.tableCache()
+	m := newMapped(o, "vhd "+name, v, src.r, src.size, size)
 	o.layers = append(o.layers, layer)
 	if v.diff {
 		names := vhdParentNames(src, h)

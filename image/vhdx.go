@@ -18,14 +18,13 @@ import (
 // needs replaying is refused rather than read inconsistently.
 
 const (
-	vhdxHeader1      = 64 << 10
-	vhdxHeader2      = 128 << 10
-	vhdxRegion1      = 192 << 10
-	vhdxRegion2      = 256 << 10
-	vhdxRegionSize   = 64 << 10
-	vhdxMaxItem      = 1 << 20
-	vhdxMaxSize      = 64 << 40
-	vhdxBitmapBudget = 8 << 20
+	vhdxHeader1    = 64 << 10
+	vhdxHeader2    = 128 << 10
+	vhdxRegion1    = 192 << 10
+	vhdxRegion2    = 256 << 10
+	vhdxRegionSize = 64 << 10
+	vhdxMaxItem    = 1 << 20
+	vhdxMaxSize    = 64 << 40
 
 	vhdxNotPresent   = 0
 	vhdxUndefined    = 1
@@ -73,7 +72,7 @@ type vhdx struct {
 	bat     []uint64
 	batOff  int64
 	diff    bool
-	bitmaps *lru[int64, []byte]
+	bitmaps fileCache
 }
 
 // vhdxChecked reads n bytes at off whose CRC-32C (with the 4 bytes at 4
@@ -219,7 +218,7 @@ func openVHDX(o *opener, src *source) (io.ReaderAt, int64, error) {
 	for i := range v.bat {
 		v.bat[i] = le.Uint64(raw[i*8:])
 	}
-	v.bitmaps = newLRU[int64](vhdxBitmapBudget, bytesLen)
+	v.bitmaps = o.caches.tableCache()
 	sub := "dynamic"
 	if le.Uint32(fp[4:])&1 != 0 {
 		sub = "fixed"
@@ -228,7 +227,7 @@ func openVHDX(o *opener, src *source) (io.ReaderAt, int64, error) {
 		sub = "differencing"
 	}
 	o.layers = append(o.layers, Layer{Path: name, Format: "vhdx", Subformat: sub, VirtualSize: size, FileSize: src.size})
-	m := newMapped("vhdx "+name, v, src.r, src.size, size)
+	m := newMapped(o, "vhdx "+name, v, src.r, src.size, size)
 	if v.diff {
 		names := vhdxParentNames(items[vhdxParentLoc])
 		if len(names) == 0 {

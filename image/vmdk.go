@@ -27,7 +27,6 @@ const (
 	vmdkMaxDescriptor  = 1 << 20
 	vmdkMaxExtents     = 1 << 16
 	vmdkMaxGDBytes     = 64 << 20
-	vmdkGTBudget       = 16 << 20
 	vmdkMarkerFooter   = 3
 	vmdkMarkerEOS      = 0
 	vmdkDeflate        = 1
@@ -46,7 +45,7 @@ type vmdkSparse struct {
 	gd         []uint32
 	compressed bool
 	markers    bool
-	gts        *lru[int64, []byte]
+	gts        fileCache
 	descriptor string
 }
 
@@ -62,7 +61,7 @@ func parseVMDKHeader(name string, r io.ReaderAt, off int64) (h []byte, err error
 	return h, nil
 }
 
-func openSparseExtent(name string, r io.ReaderAt, size int64) (*vmdkSparse, error) {
+func openSparseExtent(o *opener, name string, r io.ReaderAt, size int64) (*vmdkSparse, error) {
 	h, err := parseVMDKHeader(name, r, 0)
 	if err != nil {
 		return nil, err
@@ -90,7 +89,7 @@ func openSparseExtent(name string, r io.ReaderAt, size int64) (*vmdkSparse, erro
 			return nil, fmt.Errorf("vmdk %s: footer at %#x: grain directory offset still at-end", name, hoff)
 		}
 	}
-	s := &vmdkSparse{name: name, f: r, fsize: size}
+	s := &vmdkSparse{name: name, f: r, fsize: size, gts: o.caches.tableCache()}
 	s.version = le.Uint32(h[4:])
 	s.flags = le.Uint32(h[8:])
 	capSectors := le.Uint64(h[12:])
@@ -142,7 +141,6 @@ func openSparseExtent(name string, r io.ReaderAt, size int64) (*vmdkSparse, erro
 		}
 		s.descriptor = string(d)
 	}
-	s.gts = newLRU[int64](vmdkGTBudget, bytesLen)
 	return s, nil
 }
 
@@ -361,7 +359,7 @@ func openVMDK(o *opener, src *source) (io.ReaderAt, int64, error) {
 	var sparse []*vmdkSparse // per extent; nil for flat and zero
 	var parts []part
 	if string(head[:]) == "KDMV" {
-		s, err := openSparseExtent(src.name, src.r, src.size)
+		s, err := openSparseExtent(o, src.name, src.r, src.size)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -405,7 +403,7 @@ func openVMDK(o *opener, src *source) (io.ReaderAt, int64, error) {
 			}
 			layer.FileSize += es.size
 			if e.typ == "SPARSE" {
-				s, err := openSparseExtent(es.name, es.r, es.size)
+				s, err := openSparseExtent(o, es.name, es.r, es.size)
 				if err != nil {
 					return nil, 0, err
 				}
@@ -445,7 +443,7 @@ func openVMDK(o *opener, src *source) (io.ReaderAt, int64, error) {
 	var base int64
 	for i, s := range sparse {
 		if s != nil {
-			m := newMapped("vmdk "+s.name, s, s.f, s.fsize, parts[i].size)
+			m := newMapped(o, "vmdk "+s.name, s, s.f, s.fsize, parts[i].size)
 			if parent != nil {
 				m.parent, m.psize = shifted{parent, base}, psize-base
 			}
