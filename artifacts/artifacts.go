@@ -1,7 +1,8 @@
 // Package artifacts is the core shared by the extractors in its
 // sub-packages: the environment they run in (the guest tree, its time zone
 // and host name), the registry that lists them, warnings, and helpers to
-// open rotated and compressed logs.
+// open rotated and compressed logs and files for random access, and to
+// bound the warnings of one file.
 //
 // Every extractor works on any io/fs.FS: the assembled guest of an image,
 // an extracted directory (os.DirFS) or an fstest.MapFS in tests. Everything

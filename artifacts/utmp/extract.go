@@ -10,10 +10,8 @@ import (
 	"io"
 	iofs "io/fs"
 	"net/netip"
-	"path"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/coldcase-dfir/coldcase/artifacts"
 	"github.com/coldcase-dfir/coldcase/timeline"
@@ -90,8 +88,9 @@ func canonical(fsys iofs.FS, p string) string {
 
 func readUtmpFile(ctx context.Context, env *artifacts.Env, p, source string) FileSummary {
 	fs := FileSummary{Path: "/" + p, Source: source}
-	warn, flush := fileWarner(env, source, "/"+p)
-	defer flush()
+	fw := env.FileWarnings(source, "/"+p)
+	defer fw.Flush()
+	warn := fw.AtOffset
 	rc, err := artifacts.OpenLog(env.FS, p)
 	if err != nil {
 		fs.Error = err.Error()
@@ -230,9 +229,10 @@ func recordMessage(desc string, rec *Record, ip string) string {
 
 func readLastlogFile(ctx context.Context, env *artifacts.Env, p string, bigEndian bool) FileSummary {
 	fs := FileSummary{Path: "/" + p, Source: "lastlog"}
-	warn, flush := fileWarner(env, "lastlog", "/"+p)
-	defer flush()
-	ra, size, closer, err := openReaderAt(env.FS, p)
+	fw := env.FileWarnings("lastlog", "/"+p)
+	defer fw.Flush()
+	warn := fw.AtOffset
+	ra, size, closer, err := artifacts.OpenReaderAt(env.FS, p)
 	if err != nil {
 		fs.Error = err.Error()
 		warn(0, err.Error())
@@ -337,65 +337,4 @@ func passwdNames(fsys iofs.FS) map[uint32]string {
 		}
 	}
 	return names
-}
-
-// openReaderAt opens a guest file for random access. Files of io/fs
-// implementations that lack ReadAt but can Seek are read under a lock.
-func openReaderAt(fsys iofs.FS, p string) (io.ReaderAt, int64, io.Closer, error) {
-	f, err := fsys.Open(p)
-	if err != nil {
-		return nil, 0, nil, err
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, 0, nil, err
-	}
-	if ra, ok := f.(io.ReaderAt); ok {
-		return ra, fi.Size(), f, nil
-	}
-	if rs, ok := f.(io.ReadSeeker); ok {
-		return &seekReaderAt{rs: rs}, fi.Size(), f, nil
-	}
-	f.Close()
-	return nil, 0, nil, fmt.Errorf("%s: file supports neither ReadAt nor Seek", path.Clean("/"+p))
-}
-
-type seekReaderAt struct {
-	mu sync.Mutex
-	rs io.ReadSeeker
-}
-
-func (s *seekReaderAt) ReadAt(p []byte, off int64) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, err := s.rs.Seek(off, io.SeekStart); err != nil {
-		return 0, err
-	}
-	n, err := io.ReadFull(s.rs, p)
-	if err == io.ErrUnexpectedEOF {
-		err = io.EOF
-	}
-	return n, err
-}
-
-// maxWarnings bounds the warnings kept per file: a file of garbage would
-// otherwise give one per record.
-const maxWarnings = 100
-
-// fileWarner returns a function that records a file's warnings, up to
-// maxWarnings, and one that adds the count of those left out.
-func fileWarner(env *artifacts.Env, source, path string) (warn func(int64, string), flush func()) {
-	n := 0
-	warn = func(off int64, msg string) {
-		if n++; n <= maxWarnings {
-			env.Warn(artifacts.Warning{Source: source, Path: path, Offset: off, Msg: msg})
-		}
-	}
-	flush = func() {
-		if n > maxWarnings {
-			env.Warn(artifacts.Warning{Source: source, Path: path, Msg: fmt.Sprintf("%d more warnings not shown", n-maxWarnings)})
-		}
-	}
-	return warn, flush
 }

@@ -157,7 +157,7 @@ func TestRunGarbageWarningsBounded(t *testing.T) {
 	// 2000 records of garbage: one warning each would be 2000.
 	junk := bytes.Repeat([]byte{0x63}, 2000*384)
 	sum, _, warns := run(t, fstest.MapFS{"var/log/wtmp": {Data: junk}})
-	if sum.Files[0].Corrupt != 2000 || len(warns) != maxWarnings+1 || !strings.Contains(warns[maxWarnings].Msg, "1900 more") {
+	if sum.Files[0].Corrupt != 2000 || len(warns) != artifacts.MaxFileWarnings+1 || !strings.Contains(warns[artifacts.MaxFileWarnings].Msg, "1900 more") {
 		t.Errorf("corrupt %d, %d warnings, last %+v", sum.Files[0].Corrupt, len(warns), warns[len(warns)-1])
 	}
 }
