@@ -15,6 +15,11 @@
 // encoding/json with HTML escaping, so no '<', '>' or '&' from the evidence
 // appears raw and a message cannot close the script element. The page's
 // script only ever sets textContent, never innerHTML, from evidence.
+//
+// The page's address can carry a view, report.html#q=TEXT&src=SOURCE&lo=µs&hi=µs,
+// and report.html#selftest&… makes the page exercise its own filter, sort,
+// zoom and links and write the results into <pre id="selftest">, which the
+// headless Chromium test reads back.
 package report
 
 import (

@@ -544,15 +544,24 @@
     var out = $('selftest');
     out.textContent = JSON.stringify(r);
   }
+  // The address can carry a view: report.html#q=203.0.113.66&src=auth&lo=µs&hi=µs
+  // (times in µs since the epoch), to hand a colleague the same rows.
+  var p = {};
+  location.hash.slice(1).split('&').forEach(function (kv) {
+    var k = kv.indexOf('=');
+    if (k > 0) {
+      try { p[decodeURIComponent(kv.slice(0, k))] = decodeURIComponent(kv.slice(k + 1)); } catch (e) { /* not ours */ }
+    }
+  });
   if (location.hash.indexOf('#selftest') === 0) {
-    var p = {};
-    location.hash.slice(1).split('&').forEach(function (kv) {
-      var k = kv.indexOf('=');
-      if (k > 0) p[decodeURIComponent(kv.slice(0, k))] = decodeURIComponent(kv.slice(k + 1));
-    });
     try { selftest(p); } catch (e) {
       errors.push('selftest: ' + e + (e.stack ? ' ' + e.stack : ''));
       $('selftest').textContent = JSON.stringify({ errors: errors, done: false });
     }
+  } else if (p.q || p.src || p.lo) {
+    st.q = p.q || ''; qIn.value = st.q;
+    st.src = p.src || ''; srcSel.value = st.src;
+    if (p.lo && p.hi && isFinite(+p.lo) && isFinite(+p.hi)) { st.lo = +p.lo; st.hi = Math.max(+p.hi, st.lo + 1); }
+    refresh(false);
   }
 })();
