@@ -132,6 +132,7 @@ type selftest struct {
 	HostileVisible string   `json:"hostileVisible"`
 	FilterMs       float64  `json:"filterMs"`
 	Resources      *int     `json:"resources"`
+	ViewRows       *int     `json:"viewRows"`
 	EvRef          string   `json:"evRef"`
 	EvRows         int      `json:"evRows"`
 	EvClearedRows  int      `json:"evClearedRows"`
@@ -177,7 +178,7 @@ func TestBrowser(t *testing.T) {
 	q, src := "needle-3", "journal"
 	lo, hi := evs[30_000].Time.UnixMicro(), evs[40_000].Time.UnixMicro()
 	var want struct {
-		query, source, window, link, ev int
+		query, source, window, link, ev, view int
 		msgMin, msgMax                  string
 		linkHit                         int64
 	}
@@ -200,6 +201,9 @@ func TestBrowser(t *testing.T) {
 		}
 		if us := e.Time.UnixMicro(); us >= lo && us <= hi {
 			want.window++
+			if e.Source == src && contains(e, q) {
+				want.view++
+			}
 		}
 		if contains(e, "203.0.113.66") {
 			want.link++
@@ -260,6 +264,9 @@ func TestBrowser(t *testing.T) {
 	}
 	check("rows in the dragged window", r.DragRows, r.DragExpected)
 	check("rows after reset", r.ResetRows, len(evs))
+	if r.ViewRows == nil || *r.ViewRows != want.view {
+		t.Errorf("a view of text, source and window shows %v rows, want %d", r.ViewRows, want.view)
+	}
 	check("last row rendered after scrolling to the end", r.LastRendered, len(evs)-1)
 	if r.DomRows > 100 || r.DomRowsAtEnd > 100 || r.DomRowsAtEnd == 0 {
 		t.Errorf("the table holds %d/%d row elements; only the visible rows should be rendered", r.DomRows, r.DomRowsAtEnd)

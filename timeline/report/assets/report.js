@@ -446,6 +446,14 @@
   markSort();
   refresh(false);
 
+  function applyView(v) {
+    st.q = v.q || ''; qIn.value = st.q;
+    st.src = v.src || ''; srcSel.value = st.src;
+    st.lo = st.hi = null;
+    if (v.lo && v.hi && isFinite(+v.lo) && isFinite(+v.hi)) { st.lo = +v.lo; st.hi = Math.max(+v.hi, st.lo + 1); }
+    refresh(false);
+  }
+
   // --- self-test ----------------------------------------------------------
   // #selftest&q=TEXT&src=SOURCE&lo=µs&hi=µs runs the page's own functions
   // and writes what they did into <pre id="selftest"> as JSON, for a
@@ -535,6 +543,10 @@
       if (!hay) buildHay();
       for (k = 0; k < st.view.length; k++) if (hay[st.view[k]].indexOf(lq) < 0) r.linkAllMatch = false;
     }
+    // A view from the address: text, source and window at once.
+    applyView({ q: p.q, src: p.src, lo: p.lo, hi: p.hi });
+    r.viewRows = st.view.length;
+    applyView({});
     // Nothing was fetched: the page is self-contained.
     r.resources = performance.getEntriesByType('resource').length;
     r.errors = errors;
@@ -559,9 +571,6 @@
       $('selftest').textContent = JSON.stringify({ errors: errors, done: false });
     }
   } else if (p.q || p.src || p.lo) {
-    st.q = p.q || ''; qIn.value = st.q;
-    st.src = p.src || ''; srcSel.value = st.src;
-    if (p.lo && p.hi && isFinite(+p.lo) && isFinite(+p.hi)) { st.lo = +p.lo; st.hi = Math.max(+p.hi, st.lo + 1); }
-    refresh(false);
+    applyView(p);
   }
 })();
