@@ -179,8 +179,8 @@ func TestBrowser(t *testing.T) {
 	lo, hi := evs[30_000].Time.UnixMicro(), evs[40_000].Time.UnixMicro()
 	var want struct {
 		query, source, window, link, ev, view int
-		msgMin, msgMax                  string
-		linkHit                         int64
+		msgMin, msgMax                        string
+		linkHit                               int64
 	}
 	for i := range evs {
 		e := &evs[i]
