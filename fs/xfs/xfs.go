@@ -23,13 +23,12 @@ import (
 	"fmt"
 	"io"
 	iofs "io/fs"
-	"path"
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/coldcase-dfir/coldcase/fs"
+	"github.com/coldcase-dfir/coldcase/fs/internal/fsutil"
 )
 
 func init() {
@@ -232,85 +231,26 @@ func (x *FS) resolve(op, name string, follow bool) (*inode, error) {
 // resolvePath is resolve returning the chain of directories from the root
 // to the object, which ReadDir uses to recognise directory cycles.
 func (x *FS) resolvePath(op, name string, follow bool) ([]*inode, error) {
-	if !validPath(name) {
-		return nil, &iofs.PathError{Op: op, Path: name, Err: iofs.ErrInvalid}
-	}
-	var comps []string
-	if name != "." {
-		comps = strings.Split(name, "/")
-	}
-	stack := []*inode{x.root}
-	hops := 0
-	for len(comps) > 0 {
-		c := comps[0]
-		comps = comps[1:]
-		switch c {
-		case "", ".":
-			continue
-		case "..":
-			if len(stack) > 1 {
-				stack = stack[:len(stack)-1]
-			}
-			continue
-		}
-		cur := stack[len(stack)-1]
-		if !cur.isDir() {
-			return nil, &iofs.PathError{Op: op, Path: name, Err: errNotDir}
-		}
-		d, err := x.listing(cur)
-		if err != nil {
-			return nil, &iofs.PathError{Op: op, Path: name, Err: err}
-		}
-		e, ok := d.lookup(c)
-		if !ok {
-			return nil, &iofs.PathError{Op: op, Path: name, Err: iofs.ErrNotExist}
-		}
-		ip, err := x.readInode(e.ino)
-		if err != nil {
-			return nil, &iofs.PathError{Op: op, Path: name, Err: err}
-		}
-		if ip.isSymlink() && (len(comps) > 0 || follow) {
-			if hops++; hops > maxSymlinkHops {
-				return nil, &iofs.PathError{Op: op, Path: name, Err: errLoop}
-			}
-			target, err := x.readLink(ip)
+	w := fsutil.Walker[*inode]{
+		Root:     func() (*inode, error) { return x.root, nil },
+		IsDir:    (*inode).isDir,
+		IsLink:   (*inode).isSymlink,
+		ReadLink: x.readLink,
+		MaxHops:  maxSymlinkHops,
+		LoopErr:  errLoop,
+		Lookup: func(dir *inode, c string) (*inode, error) {
+			d, err := x.listing(dir)
 			if err != nil {
-				return nil, &iofs.PathError{Op: op, Path: name, Err: err}
+				return nil, err
 			}
-			if target == "" {
-				return nil, &iofs.PathError{Op: op, Path: name, Err: iofs.ErrNotExist}
+			e, ok := d.lookup(c)
+			if !ok {
+				return nil, iofs.ErrNotExist
 			}
-			if strings.HasPrefix(target, "/") {
-				stack = stack[:1]
-			}
-			comps = append(strings.Split(target, "/"), comps...)
-			continue
-		}
-		stack = append(stack, ip)
+			return x.readInode(e.ino)
+		},
 	}
-	return stack, nil
-}
-
-// validPath is io/fs.ValidPath without its UTF-8 requirement: names on
-// disk are bytes, and evidence with non-UTF-8 names must stay reachable.
-func validPath(name string) bool {
-	if name == "." {
-		return true
-	}
-	for {
-		i := strings.IndexByte(name, '/')
-		elem := name
-		if i >= 0 {
-			elem = name[:i]
-		}
-		if elem == "" || elem == "." || elem == ".." {
-			return false
-		}
-		if i < 0 {
-			return true
-		}
-		name = name[i+1:]
-	}
+	return w.Walk(op, name, follow)
 }
 
 // readLink returns a symlink's target: inline in the inode, or in blocks
@@ -441,20 +381,13 @@ func ftypeMode(t uint8) (iofs.FileMode, bool) {
 	return 0, false
 }
 
-func baseName(name string) string {
-	if name == "." {
-		return "."
-	}
-	return path.Base(name)
-}
-
 // Stat returns the metadata of name, following symlinks.
 func (x *FS) Stat(name string) (iofs.FileInfo, error) {
 	ip, err := x.resolve("stat", name, true)
 	if err != nil {
 		return nil, err
 	}
-	return &fileInfo{name: baseName(name), st: x.stat(ip)}, nil
+	return &fsutil.FileInfo{N: fsutil.BaseName(name), St: x.stat(ip)}, nil
 }
 
 // Lstat returns the metadata of name without following a final symlink.
@@ -463,7 +396,7 @@ func (x *FS) Lstat(name string) (iofs.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &fileInfo{name: baseName(name), st: x.stat(ip)}, nil
+	return &fsutil.FileInfo{N: fsutil.BaseName(name), St: x.stat(ip)}, nil
 }
 
 // ReadLink returns the raw target of the symlink name.
@@ -526,9 +459,15 @@ func (x *FS) Open(name string) (iofs.File, error) {
 		return nil, err
 	}
 	ip := stack[len(stack)-1]
-	fi := &fileInfo{name: baseName(name), st: x.stat(ip)}
+	fi := &fsutil.FileInfo{N: fsutil.BaseName(name), St: x.stat(ip)}
 	if ip.isDir() {
-		return &dirFile{x: x, stack: stack, fi: fi}, nil
+		return &dirFile{fi: fi, Dir: fsutil.Dir{Load: func() ([]iofs.DirEntry, error) {
+			ents, err := x.dirEntries(stack)
+			if err != nil {
+				return nil, &iofs.PathError{Op: "readdir", Path: name, Err: err}
+			}
+			return ents, nil
+		}}}, nil
 	}
 	f := &file{x: x, ip: ip, fi: fi}
 	switch {
@@ -550,19 +489,6 @@ func (x *FS) Open(name string) (iofs.File, error) {
 	}
 	return f, nil
 }
-
-type fileInfo struct {
-	name string
-	st   *fs.Stat
-}
-
-func (fi *fileInfo) Name() string        { return fi.name }
-func (fi *fileInfo) Size() int64         { return fi.st.Size }
-func (fi *fileInfo) Mode() iofs.FileMode { return fi.st.Mode }
-func (fi *fileInfo) ModTime() time.Time  { return fi.st.Mtime }
-func (fi *fileInfo) IsDir() bool         { return fi.st.Mode.IsDir() }
-func (fi *fileInfo) Sys() any            { return fi.st }
-func (fi *fileInfo) String() string      { return iofs.FormatFileInfo(fi) }
 
 type dirEntry struct {
 	x     *FS
@@ -594,7 +520,7 @@ func (e *dirEntry) Info() (iofs.FileInfo, error) {
 	if err != nil {
 		return nil, &iofs.PathError{Op: "stat", Path: e.d.name, Err: err}
 	}
-	return &fileInfo{name: e.d.name, st: e.x.stat(ip)}, nil
+	return &fsutil.FileInfo{N: e.d.name, St: e.x.stat(ip)}, nil
 }
 
 func (e *dirEntry) String() string { return iofs.FormatDirEntry(e) }
@@ -606,24 +532,17 @@ func (e *dirEntry) Inode() uint64 { return e.d.ino }
 type file struct {
 	x      *FS
 	ip     *inode
-	fi     *fileInfo
+	fi     *fsutil.FileInfo
 	exts   []extent
 	inline []byte
 	size   int64
-	off    int64
+	pos    fsutil.Cursor
 }
 
 func (f *file) Stat() (iofs.FileInfo, error) { return f.fi, nil }
 func (f *file) Close() error                 { return nil }
 
-func (f *file) Read(p []byte) (int, error) {
-	n, err := f.ReadAt(p, f.off)
-	f.off += int64(n)
-	if err == io.EOF && n > 0 {
-		err = nil
-	}
-	return n, err
-}
+func (f *file) Read(p []byte) (int, error) { return f.pos.Read(f, p) }
 
 // ReadAt reads file bytes; holes and unwritten extents read as zeros.
 func (f *file) ReadAt(p []byte, off int64) (int, error) {
@@ -649,57 +568,17 @@ func (f *file) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (f *file) Seek(offset int64, whence int) (int64, error) {
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		offset += f.off
-	case io.SeekEnd:
-		offset += f.size
-	default:
-		return 0, fmt.Errorf("xfs: bad whence %d", whence)
-	}
-	if offset < 0 {
-		return 0, fmt.Errorf("xfs: negative seek")
-	}
-	f.off = offset
-	return offset, nil
+	return f.pos.Move(offset, whence, f.size)
 }
 
 // dirFile is an open directory.
 type dirFile struct {
-	x     *FS
-	stack []*inode
-	fi    *fileInfo
-	ents  []iofs.DirEntry
-	read  bool
-	pos   int
+	fi *fsutil.FileInfo
+	fsutil.Dir
 }
 
 func (d *dirFile) Stat() (iofs.FileInfo, error) { return d.fi, nil }
 func (d *dirFile) Close() error                 { return nil }
 func (d *dirFile) Read([]byte) (int, error) {
-	return 0, &iofs.PathError{Op: "read", Path: d.fi.name, Err: errIsDir}
-}
-
-func (d *dirFile) ReadDir(n int) ([]iofs.DirEntry, error) {
-	if !d.read {
-		ents, err := d.x.dirEntries(d.stack)
-		if err != nil {
-			return nil, &iofs.PathError{Op: "readdir", Path: d.fi.name, Err: err}
-		}
-		d.ents, d.read = ents, true
-	}
-	rest := d.ents[d.pos:]
-	if n <= 0 {
-		d.pos = len(d.ents)
-		return rest, nil
-	}
-	if len(rest) == 0 {
-		return nil, io.EOF
-	}
-	if n > len(rest) {
-		n = len(rest)
-	}
-	d.pos += n
-	return rest[:n], nil
+	return 0, &iofs.PathError{Op: "read", Path: d.fi.N, Err: errIsDir}
 }
