@@ -9,9 +9,9 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	cfs "github.com/coldcase-dfir/coldcase/fs"
+	"github.com/coldcase-dfir/coldcase/fs/internal/fsutil"
 )
 
 // dirCache keeps parsed directories, bounded by the number of entries
@@ -234,8 +234,12 @@ func (f *FS) ReadDir(name string) ([]iofs.DirEntry, error) {
 	if err != nil {
 		return nil, err
 	}
+	return f.readDir(n, name)
+}
+
+func (f *FS) readDir(n *node, name string) ([]iofs.DirEntry, error) {
 	if !n.isDir() {
-		return nil, &iofs.PathError{Op: "readdir", Path: name, Err: errors.New("not a directory")}
+		return nil, &iofs.PathError{Op: "readdir", Path: name, Err: fsutil.ErrNotDir}
 	}
 	l, err := f.listing(n)
 	if err != nil {
@@ -309,30 +313,25 @@ func (f *FS) stat(n *node) *cfs.Stat {
 	return st
 }
 
-func (f *FS) fileInfo(n *node) *fileInfo { return &fileInfo{n: n, st: f.stat(n)} }
-
-type fileInfo struct {
-	n  *node
-	st *cfs.Stat
-}
-
-func (i *fileInfo) Name() string {
-	if i.n.inode == 2 {
-		return "."
+func (f *FS) fileInfo(n *node) *fileInfo {
+	name := n.name
+	if n.inode == 2 {
+		name = "."
 	}
-	return i.n.name
+	return &fileInfo{FileInfo: fsutil.FileInfo{N: name, St: f.stat(n)}, short: n.short}
 }
-func (i *fileInfo) Size() int64         { return i.st.Size }
-func (i *fileInfo) Mode() iofs.FileMode { return i.st.Mode }
-func (i *fileInfo) ModTime() time.Time  { return i.st.Mtime }
-func (i *fileInfo) IsDir() bool         { return i.n.isDir() }
-func (i *fileInfo) Sys() any            { return i.st }
+
+// fileInfo adds the 8.3 name, for ShortName.
+type fileInfo struct {
+	fsutil.FileInfo
+	short string
+}
 
 // ShortName is the 8.3 name stored for the entry behind a FileInfo from
 // this package ("" otherwise).
 func ShortName(fi iofs.FileInfo) string {
 	if i, ok := fi.(*fileInfo); ok {
-		return i.n.short
+		return i.short
 	}
 	return ""
 }
@@ -344,10 +343,8 @@ type File struct {
 	n    *node
 	name string
 	ext  []extent
-	off  int64
-	dir  []iofs.DirEntry
-	dpos int
-	read bool
+	pos  fsutil.Cursor
+	dir  fsutil.Dir
 }
 
 func (fl *File) Stat() (iofs.FileInfo, error) { return fl.fs.fileInfo(fl.n), nil }
@@ -355,20 +352,15 @@ func (fl *File) Close() error                 { return nil }
 
 func (fl *File) Read(p []byte) (int, error) {
 	if fl.n.isDir() {
-		return 0, &iofs.PathError{Op: "read", Path: fl.name, Err: errors.New("is a directory")}
+		return 0, &iofs.PathError{Op: "read", Path: fl.name, Err: fsutil.ErrIsDir}
 	}
-	n, err := fl.ReadAt(p, fl.off)
-	fl.off += int64(n)
-	if err == io.EOF && n > 0 {
-		err = nil
-	}
-	return n, err
+	return fl.pos.Read(fl, p)
 }
 
 // ReadAt reads file bytes at off, following the cluster chain.
 func (fl *File) ReadAt(p []byte, off int64) (int, error) {
 	if fl.n.isDir() {
-		return 0, &iofs.PathError{Op: "read", Path: fl.name, Err: errors.New("is a directory")}
+		return 0, &iofs.PathError{Op: "read", Path: fl.name, Err: fsutil.ErrIsDir}
 	}
 	if off < 0 {
 		return 0, &iofs.PathError{Op: "read", Path: fl.name, Err: iofs.ErrInvalid}
@@ -408,50 +400,18 @@ func (fl *File) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (fl *File) Seek(offset int64, whence int) (int64, error) {
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		offset += fl.off
-	case io.SeekEnd:
-		offset += fl.n.size
-	default:
-		return 0, iofs.ErrInvalid
-	}
-	if offset < 0 {
-		return 0, iofs.ErrInvalid
-	}
-	fl.off = offset
-	return offset, nil
+	return fl.pos.Move(offset, whence, fl.n.size)
 }
 
 // ReadDir implements iofs.ReadDirFile.
 func (fl *File) ReadDir(count int) ([]iofs.DirEntry, error) {
 	if !fl.n.isDir() {
-		return nil, &iofs.PathError{Op: "readdir", Path: fl.name, Err: errors.New("not a directory")}
+		return nil, &iofs.PathError{Op: "readdir", Path: fl.name, Err: fsutil.ErrNotDir}
 	}
-	if !fl.read {
-		l, err := fl.fs.listing(fl.n)
-		if err != nil {
-			return nil, &iofs.PathError{Op: "readdir", Path: fl.name, Err: err}
-		}
-		for _, e := range l.live {
-			fl.dir = append(fl.dir, iofs.FileInfoToDirEntry(fl.fs.fileInfo(e)))
-		}
-		fl.read = true
+	if fl.dir.Load == nil {
+		fl.dir.Load = func() ([]iofs.DirEntry, error) { return fl.fs.readDir(fl.n, fl.name) }
 	}
-	rest := fl.dir[fl.dpos:]
-	if count <= 0 {
-		fl.dpos = len(fl.dir)
-		return rest, nil
-	}
-	if len(rest) == 0 {
-		return nil, io.EOF
-	}
-	if count > len(rest) {
-		count = len(rest)
-	}
-	fl.dpos += count
-	return rest[:count], nil
+	return fl.dir.ReadDir(count)
 }
 
 var (
