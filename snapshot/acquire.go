@@ -213,6 +213,19 @@ func Acquire(ctx context.Context, p Provider, a *Acquisition) error {
 		}
 		return a.finish(StatusPlanned, nil)
 	}
+	status, err := runSteps(ctx, p, a)
+	// Release runs whatever happened, before the manifest is finished
+	// (and signed).
+	if r, ok := p.(Releaser); ok {
+		a.setStep(StepCleanup)
+		if rerr := r.Release(a); rerr != nil && err == nil {
+			status, err = StatusFailed, fmt.Errorf("release: %w", rerr)
+		}
+	}
+	return a.finish(status, err)
+}
+
+func runSteps(ctx context.Context, p Provider, a *Acquisition) (string, error) {
 	run := map[Step]func(context.Context, *Acquisition) error{
 		StepLookup: p.Lookup, StepQuarantine: p.Quarantine, StepMemory: p.Memory,
 		StepSnapshot: p.Snapshot, StepWait: p.Wait, StepDownload: p.Download, StepCleanup: p.Cleanup,
@@ -224,7 +237,7 @@ func Acquire(ctx context.Context, p Provider, a *Acquisition) error {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
-			return a.finish(StatusIncomplete, err)
+			return StatusIncomplete, err
 		}
 		err := run[st](ctx, a)
 		if errors.Is(err, ErrNotSupported) {
@@ -233,12 +246,19 @@ func Acquire(ctx context.Context, p Provider, a *Acquisition) error {
 		}
 		if err != nil {
 			if ctx.Err() != nil {
-				return a.finish(StatusIncomplete, fmt.Errorf("%s: %w", st, err))
+				return StatusIncomplete, fmt.Errorf("%s: %w", st, err)
 			}
-			return a.finish(StatusFailed, fmt.Errorf("%s: %w", st, err))
+			return StatusFailed, fmt.Errorf("%s: %w", st, err)
 		}
 	}
-	return a.finish(StatusComplete, nil)
+	return StatusComplete, nil
+}
+
+// Releaser is a provider with something to undo after every run, success
+// or not (a staging folder, a VM paused only for the capture). Release
+// runs last, recorded under the cleanup step.
+type Releaser interface {
+	Release(a *Acquisition) error
 }
 
 func requested(st Step, o Options) bool {
