@@ -69,20 +69,26 @@ type LogFile struct {
 
 // OpenLogFile opens a log of env's guest (name relative to its root) for
 // the extractor source. Anything but a regular file is refused: a FIFO or
-// device planted under /var/log must not block or feed the reader.
+// device planted under /var/log must not block or feed the reader. An error
+// is also recorded as a warning on the file.
 func (e *Env) OpenLogFile(source, name string) (*LogFile, error) {
-	fi, err := iofs.Stat(e.FS, name)
-	if err != nil {
+	w := e.FileWarnings(source, "/"+name)
+	fail := func(err error) (*LogFile, error) {
+		w.Warn(0, 0, err.Error())
 		return nil, err
 	}
+	fi, err := iofs.Stat(e.FS, name)
+	if err != nil {
+		return fail(err)
+	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
+		return fail(fmt.Errorf("not a regular file (%v)", fi.Mode().Type()))
 	}
 	rc, err := OpenLog(e.FS, name)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
-	return &LogFile{ReadCloser: rc, Info: fi, FileWarnings: e.FileWarnings(source, "/"+name)}, nil
+	return &LogFile{ReadCloser: rc, Info: fi, FileWarnings: w}, nil
 }
 
 // OpenReaderAt opens a file of the guest (p relative to its root) for

@@ -34,10 +34,8 @@ package audit
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	iofs "io/fs"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -320,8 +318,6 @@ type Summary struct {
 // maxCountKeys bounds Summary.Counts: types come from the log.
 const maxCountKeys = 256
 
-const maxFileWarnings = 100
-
 // Run reads the guest's audit logs.
 func Run(ctx context.Context, env *artifacts.Env) (any, error) {
 	sum := &Summary{Counts: map[string]int{}}
@@ -335,32 +331,16 @@ func Run(ctx context.Context, env *artifacts.Env) (any, error) {
 }
 
 func readFile(ctx context.Context, env *artifacts.Env, name string, sum *Summary) FileSummary {
-	gpath := "/" + name
-	fsum := FileSummary{Path: gpath}
-	fail := func(err error) FileSummary {
+	fsum := FileSummary{Path: "/" + name}
+	lf, err := env.OpenLogFile("audit", name)
+	if err != nil {
 		fsum.Error = err.Error()
-		env.Warn(artifacts.Warning{Source: "audit", Path: gpath, Msg: err.Error()})
 		return fsum
 	}
-	if fi, err := iofs.Stat(env.FS, name); err != nil {
-		return fail(err)
-	} else if !fi.Mode().IsRegular() {
-		return fail(fmt.Errorf("not a regular file (%v)", fi.Mode().Type()))
-	}
-	rc, err := artifacts.OpenLog(env.FS, name)
-	if err != nil {
-		return fail(err)
-	}
-	defer rc.Close()
-	ev := env.Evidence(gpath)
-	warned := 0
-	problem := func(p syslog.Problem) {
-		if warned++; warned <= maxFileWarnings {
-			env.Warn(artifacts.Warning{Source: "audit", Path: gpath, Line: p.Line, Offset: p.Offset, Msg: p.Msg})
-		}
-	}
+	defer lf.Close()
+	ev := env.Evidence(fsum.Path)
 	var n int64
-	fsum.Stats, err = Parse(rc, func(e *Event) error {
+	fsum.Stats, err = Parse(lf, func(e *Event) error {
 		if n++; n&0xfff == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -382,13 +362,8 @@ func readFile(ctx context.Context, env *artifacts.Env, name string, sum *Summary
 			sum.Counts["other"]++
 		}
 		return env.Emit(te)
-	}, problem)
-	if warned > maxFileWarnings {
-		env.Warn(artifacts.Warning{Source: "audit", Path: gpath, Msg: fmt.Sprintf("%d more problems not listed", warned-maxFileWarnings)})
-	}
-	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-		env.Warn(artifacts.Warning{Source: "audit", Path: gpath, Msg: "reading stopped: " + err.Error()})
-		fsum.Error = err.Error()
-	}
+	}, func(p syslog.Problem) { lf.Warn(p.Line, p.Offset, p.Msg) })
+	lf.Flush()
+	fsum.Error = lf.Stopped(err)
 	return fsum
 }

@@ -31,10 +31,6 @@ package packages
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"io"
-	iofs "io/fs"
 	"time"
 
 	"github.com/coldcase-dfir/coldcase/artifacts"
@@ -73,8 +69,6 @@ type Summary struct {
 	Counts map[string]int `json:"counts"` // events per TimestampDesc
 }
 
-const maxFileWarnings = 100
-
 // Run reads the guest's package logs.
 func Run(ctx context.Context, env *artifacts.Env) (any, error) {
 	sum := &Summary{Counts: map[string]int{}}
@@ -90,50 +84,35 @@ func Run(ctx context.Context, env *artifacts.Env) (any, error) {
 }
 
 func readFile(ctx context.Context, env *artifacts.Env, name, format string, sum *Summary) FileSummary {
-	gpath := "/" + name
-	fsum := FileSummary{Path: gpath, Format: format}
-	fail := func(err error) FileSummary {
+	fsum := FileSummary{Path: "/" + name, Format: format}
+	lf, err := env.OpenLogFile(format, name)
+	if err != nil {
 		fsum.Error = err.Error()
-		env.Warn(artifacts.Warning{Source: format, Path: gpath, Msg: err.Error()})
 		return fsum
 	}
-	fi, err := iofs.Stat(env.FS, name)
-	if err != nil {
-		return fail(err)
-	}
-	if !fi.Mode().IsRegular() {
-		return fail(fmt.Errorf("not a regular file (%v)", fi.Mode().Type()))
-	}
+	defer lf.Close()
 	loc := env.Zone
 	if loc == nil {
 		loc = time.UTC
 	}
 	var yc *syslog.YearContext
 	if format == "yum" {
-		span, err := scanYears(env.FS, name)
+		span, err := syslog.ScanFileYears(env.FS, name)
 		if err != nil {
-			return fail(err)
+			lf.Warn(0, 0, err.Error())
+			fsum.Error = err.Error()
+			return fsum
 		}
-		mtime := fi.ModTime()
+		mtime := lf.Info.ModTime()
 		if mtime.Year() < 1971 {
-			env.Warn(artifacts.Warning{Source: format, Path: gpath,
+			env.Warn(artifacts.Warning{Source: format, Path: fsum.Path,
 				Msg: "no usable modification time to infer the year of its time stamps; the current year is used"})
 			mtime = time.Now()
 		}
 		yc = syslog.NewYearContext(span.StartYear(mtime, loc), loc)
 	}
-	rc, err := artifacts.OpenLog(env.FS, name)
-	if err != nil {
-		return fail(err)
-	}
-	defer rc.Close()
-	ev := env.Evidence(gpath)
-	warned := 0
-	problem := func(p syslog.Problem) {
-		if warned++; warned <= maxFileWarnings {
-			env.Warn(artifacts.Warning{Source: format, Path: gpath, Line: p.Line, Offset: p.Offset, Msg: p.Msg})
-		}
-	}
+	ev := env.Evidence(fsum.Path)
+	problem := func(p syslog.Problem) { lf.Warn(p.Line, p.Offset, p.Msg) }
 	var n int64
 	emit := func(r *Record) error {
 		if n++; n&0xfff == 0 {
@@ -159,35 +138,17 @@ func readFile(ctx context.Context, env *artifacts.Env, name, format string, sum 
 	}
 	switch format {
 	case "dpkg":
-		fsum.Stats, err = ParseDpkg(rc, loc, emit, problem)
+		fsum.Stats, err = ParseDpkg(lf, loc, emit, problem)
 	case "apt":
-		fsum.Stats, err = ParseAptHistory(rc, loc, emit, problem)
+		fsum.Stats, err = ParseAptHistory(lf, loc, emit, problem)
 	case "yum":
-		fsum.Stats, err = ParseYum(rc, yc, emit, problem)
+		fsum.Stats, err = ParseYum(lf, yc, emit, problem)
 	default:
-		fsum.Stats, err = ParseDnf(rc, emit, problem)
+		fsum.Stats, err = ParseDnf(lf, emit, problem)
 	}
-	if warned > maxFileWarnings {
-		env.Warn(artifacts.Warning{Source: format, Path: gpath, Msg: fmt.Sprintf("%d more problems not listed", warned-maxFileWarnings)})
-	}
-	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-		env.Warn(artifacts.Warning{Source: format, Path: gpath, Msg: "reading stopped: " + err.Error()})
-		fsum.Error = err.Error()
-	}
+	lf.Flush()
+	fsum.Error = lf.Stopped(err)
 	return fsum
-}
-
-func scanYears(fsys iofs.FS, name string) (syslog.YearSpan, error) {
-	rc, err := artifacts.OpenLog(fsys, name)
-	if err != nil {
-		return syslog.YearSpan{}, err
-	}
-	defer rc.Close()
-	span, err := syslog.ScanYears(rc)
-	if err == io.ErrUnexpectedEOF {
-		err = nil
-	}
-	return span, err
 }
 
 // descs maps a record's action to its event's TimestampDesc; actions not

@@ -104,10 +104,6 @@ type Login struct {
 // MaxLogins bounds Summary.Logins.
 const MaxLogins = 10000
 
-// maxFileWarnings bounds the warnings recorded per file; the rest are
-// counted in one last warning.
-const maxFileWarnings = 100
-
 // Summary is the extractor's result.
 type Summary struct {
 	Files           []FileSummary  `json:"files"`
@@ -135,50 +131,33 @@ func Run(ctx context.Context, env *artifacts.Env) (any, error) {
 // ReadFile reads one syslog file of env's guest (path relative to its
 // root), emitting its events and adding them to sum.
 func ReadFile(ctx context.Context, env *artifacts.Env, name string, sum *Summary) FileSummary {
-	gpath := "/" + name
-	fsum := FileSummary{Path: gpath}
-	fail := func(err error) FileSummary {
+	fsum := FileSummary{Path: "/" + name}
+	lf, err := env.OpenLogFile("syslog", name)
+	if err != nil {
 		fsum.Error = err.Error()
-		env.Warn(artifacts.Warning{Source: "syslog", Path: gpath, Msg: err.Error()})
 		return fsum
 	}
-	fi, err := iofs.Stat(env.FS, name)
+	defer lf.Close()
+	span, err := ScanFileYears(env.FS, name)
 	if err != nil {
-		return fail(err)
-	}
-	if !fi.Mode().IsRegular() {
-		return fail(fmt.Errorf("not a regular file (%v)", fi.Mode().Type()))
-	}
-	span, err := scanFile(env.FS, name)
-	if err != nil {
-		return fail(err)
+		lf.Warn(0, 0, err.Error())
+		fsum.Error = err.Error()
+		return fsum
 	}
 	loc := env.Zone
 	if loc == nil {
 		loc = time.UTC
 	}
-	mtime := fi.ModTime()
+	mtime := lf.Info.ModTime()
 	if span.Found && mtime.Year() < 1971 {
-		env.Warn(artifacts.Warning{Source: "syslog", Path: gpath,
+		env.Warn(artifacts.Warning{Source: "syslog", Path: fsum.Path,
 			Msg: "no usable modification time to infer the year of its time stamps; the current year is used"})
 		mtime = time.Now()
 	}
-	ev := env.Evidence(gpath)
+	ev := env.Evidence(fsum.Path)
 	yc := NewYearContext(span.StartYear(mtime, loc), loc)
 	if span.Found {
 		fsum.StartYear = yc.Year
-	}
-	rc, err := artifacts.OpenLog(env.FS, name)
-	if err != nil {
-		return fail(err)
-	}
-	defer rc.Close()
-	warned := 0
-	problem := func(p Problem) {
-		warned++
-		if warned <= maxFileWarnings {
-			env.Warn(artifacts.Warning{Source: "syslog", Path: gpath, Line: p.Line, Offset: p.Offset, Msg: p.Msg})
-		}
 	}
 	var n int64
 	emit := func(e *Entry) error {
@@ -208,18 +187,16 @@ func ReadFile(ctx context.Context, env *artifacts.Env, name string, sum *Summary
 		fsum.Events++
 		return env.Emit(te)
 	}
-	fsum.Stats, err = Parse(rc, yc, emit, problem)
-	if warned > maxFileWarnings {
-		env.Warn(artifacts.Warning{Source: "syslog", Path: gpath, Msg: fmt.Sprintf("%d more problems not listed", warned-maxFileWarnings)})
-	}
-	if err != nil && err != context.Canceled && err != context.DeadlineExceeded {
-		env.Warn(artifacts.Warning{Source: "syslog", Path: gpath, Msg: "reading stopped: " + err.Error()})
-		fsum.Error = err.Error()
-	}
+	fsum.Stats, err = Parse(lf, yc, emit, func(p Problem) { lf.Warn(p.Line, p.Offset, p.Msg) })
+	lf.Flush()
+	fsum.Error = lf.Stopped(err)
 	return fsum
 }
 
-func scanFile(fsys iofs.FS, name string) (YearSpan, error) {
+// ScanFileYears runs ScanYears over a log of the guest (name relative to
+// its root), decompressed as by artifacts.OpenLog. A file cut short in its
+// compressed stream still gives the stamps read before the cut.
+func ScanFileYears(fsys iofs.FS, name string) (YearSpan, error) {
 	rc, err := artifacts.OpenLog(fsys, name)
 	if err != nil {
 		return YearSpan{}, err

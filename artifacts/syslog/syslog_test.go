@@ -350,7 +350,7 @@ func TestExtractorWarnings(t *testing.T) {
 			sys++
 		}
 	}
-	if kern != maxFileWarnings+1 || sys != 1 {
+	if kern != artifacts.MaxFileWarnings+1 || sys != 1 {
 		t.Errorf("%d warnings for kern.log, %d for syslog: %v", kern, sys, ws[len(ws)-1])
 	}
 }
