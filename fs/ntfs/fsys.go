@@ -14,6 +14,7 @@ import (
 	"www.velocidex.com/golang/go-ntfs/parser"
 
 	cfs "github.com/coldcase-dfir/coldcase/fs"
+	"github.com/coldcase-dfir/coldcase/fs/internal/fsutil"
 )
 
 // Stream is one named $DATA stream (alternate data stream) of a file.
@@ -457,7 +458,7 @@ func (f *FS) Stat(name string) (iofs.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return fileInfo{n}, nil
+	return info(n), nil
 }
 
 func (f *FS) Lstat(name string) (iofs.FileInfo, error) {
@@ -465,7 +466,7 @@ func (f *FS) Lstat(name string) (iofs.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return fileInfo{n}, nil
+	return info(n), nil
 }
 
 // ReadLink returns a symbolic link's or junction's substitute name, raw
@@ -493,7 +494,7 @@ func (f *FS) ReadDir(name string) ([]iofs.DirEntry, error) {
 
 func (f *FS) readDir(n *node, name string) ([]iofs.DirEntry, error) {
 	if !n.dir {
-		return nil, &iofs.PathError{Op: "readdir", Path: name, Err: errors.New("not a directory")}
+		return nil, &iofs.PathError{Op: "readdir", Path: name, Err: fsutil.ErrNotDir}
 	}
 	l, err := f.listing(n.id)
 	if err != nil {
@@ -513,7 +514,7 @@ func (f *FS) readDir(n *node, name string) ([]iofs.DirEntry, error) {
 		if !c.inUse {
 			continue // a stale index entry; the file is in Deleted()
 		}
-		out = append(out, iofs.FileInfoToDirEntry(fileInfo{c}))
+		out = append(out, iofs.FileInfoToDirEntry(info(c)))
 	}
 	if len(errs) > 0 {
 		return out, &iofs.PathError{Op: "readdir", Path: name, Err: errors.Join(errs...)}
@@ -531,19 +532,8 @@ func (f *FS) Streams(name string) ([]Stream, error) {
 	return append([]Stream(nil), n.streams...), nil
 }
 
-type fileInfo struct{ n *node }
-
-func (i fileInfo) Name() string {
-	if i.n.id == rootEntry && i.n.name == "." {
-		return "."
-	}
-	return i.n.name
-}
-func (i fileInfo) Size() int64         { return i.n.st.Size }
-func (i fileInfo) Mode() iofs.FileMode { return i.n.st.Mode }
-func (i fileInfo) ModTime() time.Time  { return i.n.st.Mtime }
-func (i fileInfo) IsDir() bool         { return i.n.st.Mode.IsDir() }
-func (i fileInfo) Sys() any            { return i.n.st }
+// info is the FileInfo of n: its name as reached ("." for the root).
+func info(n *node) *fsutil.FileInfo { return &fsutil.FileInfo{N: n.name, St: n.st} }
 
 // File is an open file, stream or directory. Files implement
 // io.ReaderAt and io.Seeker; sparse ranges read as zeros.
@@ -552,30 +542,23 @@ type File struct {
 	n    *node
 	name string
 	data io.ReaderAt
-	off  int64
-	dir  []iofs.DirEntry
-	dpos int
-	read bool
+	pos  fsutil.Cursor
+	dir  fsutil.Dir
 	mu   sync.Mutex
 }
 
-func (fl *File) Stat() (iofs.FileInfo, error) { return fileInfo{fl.n}, nil }
+func (fl *File) Stat() (iofs.FileInfo, error) { return info(fl.n), nil }
 func (fl *File) Close() error                 { return nil }
 
 func (fl *File) Read(p []byte) (int, error) {
 	fl.mu.Lock()
 	defer fl.mu.Unlock()
-	n, err := fl.ReadAt(p, fl.off)
-	fl.off += int64(n)
-	if err == io.EOF && n > 0 {
-		err = nil
-	}
-	return n, err
+	return fl.pos.Read(fl, p)
 }
 
 func (fl *File) ReadAt(p []byte, off int64) (int, error) {
 	if fl.n.dir {
-		return 0, &iofs.PathError{Op: "read", Path: fl.name, Err: errors.New("is a directory")}
+		return 0, &iofs.PathError{Op: "read", Path: fl.name, Err: fsutil.ErrIsDir}
 	}
 	if off < 0 {
 		return 0, &iofs.PathError{Op: "read", Path: fl.name, Err: iofs.ErrInvalid}
@@ -617,41 +600,14 @@ func (fl *File) ReadAt(p []byte, off int64) (int, error) {
 func (fl *File) Seek(offset int64, whence int) (int64, error) {
 	fl.mu.Lock()
 	defer fl.mu.Unlock()
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		offset += fl.off
-	case io.SeekEnd:
-		offset += fl.n.st.Size
-	default:
-		return 0, iofs.ErrInvalid
-	}
-	if offset < 0 {
-		return 0, iofs.ErrInvalid
-	}
-	fl.off = offset
-	return offset, nil
+	return fl.pos.Move(offset, whence, fl.n.st.Size)
 }
 
 func (fl *File) ReadDir(count int) ([]iofs.DirEntry, error) {
-	if !fl.read {
-		d, err := fl.fs.readDir(fl.n, fl.name)
-		if err != nil && d == nil {
-			return nil, err
-		}
-		fl.dir, fl.read = d, true
+	if fl.dir.Load == nil {
+		fl.dir.Load = func() ([]iofs.DirEntry, error) { return fl.fs.readDir(fl.n, fl.name) }
 	}
-	rest := fl.dir[fl.dpos:]
-	if count <= 0 {
-		fl.dpos = len(fl.dir)
-		return rest, nil
-	}
-	if len(rest) == 0 {
-		return nil, io.EOF
-	}
-	count = min(count, len(rest))
-	fl.dpos += count
-	return rest[:count], nil
+	return fl.dir.ReadDir(count)
 }
 
 var (
