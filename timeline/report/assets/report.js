@@ -456,7 +456,7 @@
 
   // --- self-test ----------------------------------------------------------
   // #selftest&q=TEXT&src=SOURCE&lo=µs&hi=µs runs the page's own functions
-  // and writes what they did into <pre id="selftest"> as JSON, for a
+  // and writes what they did, as JSON, into the hidden selftest element for a
   // headless browser test to read back with --dump-dom.
   function selftest(p) {
     var r = { total: EV.length, meta: META, initialRows: st.view.length };
