@@ -38,9 +38,10 @@ import (
 )
 
 // DefaultMaxEvents is how many events a page embeds when Data.MaxEvents is
-// zero. At about 250 bytes an event that is a ~60 MB page, which Chromium
-// and Firefox open in a few seconds; beyond it the page says how many
-// events it left out, and timeline.jsonl/csv hold them all.
+// zero. At 170–220 bytes an event (BenchmarkWriteJSONL measures it) that
+// is a page of 45–55 MB, which headless Chromium loads, filters (under a
+// second) and sorts (under 0.1 s) on a small machine; beyond it the page
+// says how many events it left out, and timeline.jsonl/csv hold them all.
 const DefaultMaxEvents = 250_000
 
 // Fact is one labelled value: "OS" → "Debian GNU/Linux 12".
