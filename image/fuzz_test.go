@@ -54,13 +54,13 @@ func seed(f *testing.F, format string, peers []string, variants ...[]string) {
 		raw := filepath.Join(dir, "s.raw")
 		// Small, so the fuzzer's mutations hit structures and its
 		// minimisation of new inputs stays quick.
-		b := make([]byte, 64<<10)
+		b := make([]byte, 16<<10)
 		for i := range b {
 			if i%4096 < 700 {
 				b[i] = byte(i * 7 / 3)
 			}
 		}
-		copy(b[40000:], "some text some text some text")
+		copy(b[10000:], "some text some text some text")
 		os.WriteFile(raw, b, 0o644)
 		os.WriteFile(filepath.Join(dir, "base.raw"), fuzzFiles["base.raw"], 0o644)
 		for i, v := range variants {
@@ -70,10 +70,12 @@ func seed(f *testing.F, format string, peers []string, variants ...[]string) {
 				if format == "vhdx" {
 					data = compactVHDX(data)
 				}
-				f.Add(data)
-				if len(data) > 64<<10 {
-					f.Add(data[:64<<10]) // headers (and a vhd's footer copy) only
+				// Big seeds make every run and every minimisation slow:
+				// keep just the head (headers, tables, a vhd's footer copy).
+				if len(data) > 256<<10 {
+					data = data[:64<<10]
 				}
+				f.Add(data)
 			}
 		}
 	}
@@ -109,6 +111,9 @@ func FuzzVHD(f *testing.F) {
 		[]string{"-o", "subformat=dynamic"},
 		[]string{"-o", "subformat=fixed"},
 	)
+	if b, err := os.ReadFile(filepath.Join(testenv.Shared(f), "peerdata", "images", "dfvfs", "ext2.vhd")); err == nil {
+		f.Add(b[:4096]) // the footer copy, dynamic header and BAT of a dynamic VHD
+	}
 	f.Fuzz(func(t *testing.T, data []byte) { exercise(t, "vhd", data) })
 }
 
@@ -117,9 +122,6 @@ func FuzzVHDX(f *testing.F) {
 	// the structures (first 1 MiB: headers, region tables) as the seed, with
 	// the metadata and BAT regions the fuzzer can reach by offset.
 	seed(f, "vhdx", nil, []string{"-o", "block_size=1M"})
-	if b, err := os.ReadFile(filepath.Join(testenv.Shared(f), "peerdata", "images", "dfvfs", "ext2.vhd")); err == nil {
-		f.Add(b[:4096])
-	}
 	f.Fuzz(func(t *testing.T, data []byte) { exercise(t, "vhdx", data) })
 }
 
