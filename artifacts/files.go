@@ -8,6 +8,7 @@ import (
 	iofs "io/fs"
 	"path"
 	"sync"
+	"time"
 )
 
 // MaxFileWarnings bounds the warnings recorded per file: a file of garbage
@@ -48,6 +49,13 @@ func (w *FileWarnings) Flush() {
 	}
 }
 
+// Fail records err, which kept the file from being read (further), and
+// returns its text for the file's summary.
+func (w *FileWarnings) Fail(err error) string {
+	w.Warn(0, 0, err.Error())
+	return err.Error()
+}
+
 // Stopped records err, which ended reading the file before its end, and
 // returns its text for the file's summary. A nil error and the context's
 // cancellation (the run was stopped, not the file) give "".
@@ -65,6 +73,28 @@ type LogFile struct {
 	io.ReadCloser
 	Info iofs.FileInfo // of the file as stored, compressed or not
 	*FileWarnings
+	records int64
+}
+
+// Cancelled returns the context's error, asking it once every 4096 calls:
+// a parser's callback calls it per record, and a long log must stop soon
+// after the run is cancelled without paying for ctx.Err on every line.
+func (l *LogFile) Cancelled(ctx context.Context) error {
+	if l.records++; l.records&0xfff == 0 {
+		return ctx.Err()
+	}
+	return nil
+}
+
+// Widen stretches the span from *first to *last to take in t; a zero
+// *first is an empty span.
+func Widen(first, last *time.Time, t time.Time) {
+	if first.IsZero() || t.Before(*first) {
+		*first = t
+	}
+	if t.After(*last) {
+		*last = t
+	}
 }
 
 // OpenLogFile opens a log of env's guest (name relative to its root) for
@@ -74,7 +104,7 @@ type LogFile struct {
 func (e *Env) OpenLogFile(source, name string) (*LogFile, error) {
 	w := e.FileWarnings(source, "/"+name)
 	fail := func(err error) (*LogFile, error) {
-		w.Warn(0, 0, err.Error())
+		w.Fail(err)
 		return nil, err
 	}
 	fi, err := iofs.Stat(e.FS, name)

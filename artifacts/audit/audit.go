@@ -339,22 +339,14 @@ func readFile(ctx context.Context, env *artifacts.Env, name string, sum *Summary
 	}
 	defer lf.Close()
 	ev := env.Evidence(fsum.Path)
-	var n int64
 	fsum.Stats, err = Parse(lf, func(e *Event) error {
-		if n++; n&0xfff == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
+		if err := lf.Cancelled(ctx); err != nil {
+			return err
 		}
 		te := TimelineEvent(e)
 		te.Evidence = ev
 		te.Evidence.Line = e.Line
-		if fsum.First.IsZero() || te.Time.Before(fsum.First) {
-			fsum.First = te.Time
-		}
-		if te.Time.After(fsum.Last) {
-			fsum.Last = te.Time
-		}
+		artifacts.Widen(&fsum.First, &fsum.Last, te.Time)
 		t := te.Attrs["audit_type"]
 		if _, ok := sum.Counts[t]; ok || len(sum.Counts) < maxCountKeys {
 			sum.Counts[t]++

@@ -87,22 +87,19 @@ func readFile(ctx context.Context, env *artifacts.Env, p string) FileSummary {
 	fs := FileSummary{Path: "/" + p}
 	fw := env.FileWarnings("journal", "/"+p)
 	defer fw.Flush()
-	warn := fw.AtOffset
 	ra, size, closer, err := artifacts.OpenReaderAt(env.FS, p)
 	if err != nil {
-		fs.Error = err.Error()
-		warn(0, err.Error())
+		fs.Error = fw.Fail(err)
 		return fs
 	}
 	defer closer.Close()
 	j, err := Open(ra, size)
 	if err != nil {
-		fs.Error = err.Error()
-		warn(0, err.Error())
+		fs.Error = fw.Fail(err)
 		return fs
 	}
 	defer j.Close()
-	j.Warn = warn
+	j.Warn = fw.AtOffset
 	fs.State, fs.Flags, fs.HeaderEntries, fs.Truncated = j.Header.StateName(), j.Header.FlagNames(), j.Header.NEntries, j.Truncated()
 	evidence := env.Evidence(p)
 	it := j.Entries()
@@ -127,7 +124,7 @@ func readFile(ctx context.Context, env *artifacts.Env, p string) FileSummary {
 	}
 	if err := it.Err(); err != nil {
 		fs.Damage = err.Error()
-		warn(0, fmt.Sprintf("%v; %d entries read before the damage", err, fs.Entries))
+		fw.AtOffset(0, fmt.Sprintf("%v; %d entries read before the damage", err, fs.Entries))
 	}
 	return fs
 }

@@ -99,8 +99,7 @@ func readFile(ctx context.Context, env *artifacts.Env, name, format string, sum 
 	if format == "yum" {
 		span, err := syslog.ScanFileYears(env.FS, name)
 		if err != nil {
-			lf.Warn(0, 0, err.Error())
-			fsum.Error = err.Error()
+			fsum.Error = lf.Fail(err)
 			return fsum
 		}
 		mtime := lf.Info.ModTime()
@@ -113,12 +112,9 @@ func readFile(ctx context.Context, env *artifacts.Env, name, format string, sum 
 	}
 	ev := env.Evidence(fsum.Path)
 	problem := func(p syslog.Problem) { lf.Warn(p.Line, p.Offset, p.Msg) }
-	var n int64
 	emit := func(r *Record) error {
-		if n++; n&0xfff == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
+		if err := lf.Cancelled(ctx); err != nil {
+			return err
 		}
 		te, ok := Event(r, env.ZoneName)
 		if !ok {
@@ -126,12 +122,7 @@ func readFile(ctx context.Context, env *artifacts.Env, name, format string, sum 
 		}
 		te.Evidence = ev
 		te.Evidence.Line = r.Line
-		if fsum.First.IsZero() || te.Time.Before(fsum.First) {
-			fsum.First = te.Time
-		}
-		if te.Time.After(fsum.Last) {
-			fsum.Last = te.Time
-		}
+		artifacts.Widen(&fsum.First, &fsum.Last, te.Time)
 		fsum.Events++
 		sum.Counts[te.TimestampDesc]++
 		return env.Emit(te)

@@ -140,8 +140,7 @@ func ReadFile(ctx context.Context, env *artifacts.Env, name string, sum *Summary
 	defer lf.Close()
 	span, err := ScanFileYears(env.FS, name)
 	if err != nil {
-		lf.Warn(0, 0, err.Error())
-		fsum.Error = err.Error()
+		fsum.Error = lf.Fail(err)
 		return fsum
 	}
 	loc := env.Zone
@@ -159,22 +158,14 @@ func ReadFile(ctx context.Context, env *artifacts.Env, name string, sum *Summary
 	if span.Found {
 		fsum.StartYear = yc.Year
 	}
-	var n int64
 	emit := func(e *Entry) error {
-		if n++; n&0xfff == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
+		if err := lf.Cancelled(ctx); err != nil {
+			return err
 		}
 		te := Event(e, env.ZoneName)
 		te.Evidence = ev
 		te.Evidence.Line = e.Line
-		if fsum.First.IsZero() || te.Time.Before(fsum.First) {
-			fsum.First = te.Time
-		}
-		if te.Time.After(fsum.Last) {
-			fsum.Last = te.Time
-		}
+		artifacts.Widen(&fsum.First, &fsum.Last, te.Time)
 		sum.Counts[te.TimestampDesc]++
 		if te.TimestampDesc == "SSH login accepted" {
 			if len(sum.Logins) < MaxLogins {

@@ -90,11 +90,9 @@ func readUtmpFile(ctx context.Context, env *artifacts.Env, p, source string) Fil
 	fs := FileSummary{Path: "/" + p, Source: source}
 	fw := env.FileWarnings(source, "/"+p)
 	defer fw.Flush()
-	warn := fw.AtOffset
 	rc, err := artifacts.OpenLog(env.FS, p)
 	if err != nil {
-		fs.Error = err.Error()
-		warn(0, err.Error())
+		fs.Error = fw.Fail(err)
 		return fs
 	}
 	defer rc.Close()
@@ -106,8 +104,7 @@ func readUtmpFile(ctx context.Context, env *artifacts.Env, p, source string) Fil
 	}
 	r, err := NewStreamReader(in)
 	if err != nil {
-		fs.Error = err.Error()
-		warn(0, err.Error())
+		fs.Error = fw.Fail(err)
 		return fs
 	}
 	fs.Layout = r.Layout().Name
@@ -124,12 +121,11 @@ func readUtmpFile(ctx context.Context, env *artifacts.Env, p, source string) Fil
 		var ce *CorruptRecordError
 		if errors.As(err, &ce) {
 			fs.Corrupt++
-			warn(ce.Offset, ce.Error())
+			fw.AtOffset(ce.Offset, ce.Error())
 			continue
 		}
 		if err != nil {
-			fs.Error = err.Error()
-			warn(0, err.Error())
+			fs.Error = fw.Fail(err)
 			break
 		}
 		fs.Records++
@@ -231,11 +227,9 @@ func readLastlogFile(ctx context.Context, env *artifacts.Env, p string, bigEndia
 	fs := FileSummary{Path: "/" + p, Source: "lastlog"}
 	fw := env.FileWarnings("lastlog", "/"+p)
 	defer fw.Flush()
-	warn := fw.AtOffset
 	ra, size, closer, err := artifacts.OpenReaderAt(env.FS, p)
 	if err != nil {
-		fs.Error = err.Error()
-		warn(0, err.Error())
+		fs.Error = fw.Fail(err)
 		return fs
 	}
 	defer closer.Close()
@@ -246,8 +240,7 @@ func readLastlogFile(ctx context.Context, env *artifacts.Env, p string, bigEndia
 		lr, err = NewLastlogReaderLayout(ra, size, LastlogLayout{Size: lr.Layout().Size, BigEndian: true})
 	}
 	if err != nil {
-		fs.Error = err.Error()
-		warn(0, err.Error())
+		fs.Error = fw.Fail(err)
 		return fs
 	}
 	fs.Layout = fmt.Sprintf("lastlog-%d", lr.Layout().Size)
@@ -267,7 +260,7 @@ func readLastlogFile(ctx context.Context, env *artifacts.Env, p string, bigEndia
 		}
 		if err != nil {
 			fs.Error = err.Error()
-			warn(lr.off, err.Error())
+			fw.AtOffset(lr.off, err.Error())
 			break
 		}
 		fs.Records++
