@@ -1,7 +1,6 @@
 package fat
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -96,35 +95,19 @@ type tskEntry struct {
 // same wall-clock values this package returns.
 func flsBody(t *testing.T, img string, extra ...string) (live, deleted map[string]tskEntry) {
 	t.Helper()
-	testenv.NeedTool(t, "fls")
-	p, _ := testenv.LookPath("fls")
-	cmd := exec.Command(p, append(append([]string{"-r", "-p", "-m", "/"}, extra...), img)...)
-	cmd.Env = append(os.Environ(), "TZ=UTC")
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("fls: %v", err)
-	}
 	live, deleted = map[string]tskEntry{}, map[string]tskEntry{}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		f := strings.Split(sc.Text(), "|")
-		if len(f) != 11 {
-			t.Fatalf("fls line %q", sc.Text())
-		}
-		name := strings.TrimPrefix(f[1], "/")
+	for _, l := range testenv.Fls(t, img, extra...) {
+		name := strings.TrimPrefix(l.Name, "/")
 		if strings.HasSuffix(name, "(Volume Label Entry)") || strings.HasPrefix(name, "$") {
 			continue // TSK's pseudo files: label slot, $MBR, $FAT1/2, $OrphanFiles
 		}
-		num := func(s string) int64 {
-			v, err := strconv.ParseInt(s, 10, 64)
-			if err != nil {
-				t.Fatalf("fls field %q: %v", s, err)
-			}
-			return v
+		ino, _, _ := strings.Cut(l.Inode, "-")
+		num, err := strconv.ParseUint(ino, 10, 64)
+		if err != nil {
+			t.Fatalf("fls inode %q: %v", l.Inode, err)
 		}
-		ino, _, _ := strings.Cut(f[2], "-")
-		e := tskEntry{inode: uint64(num(ino)), dir: strings.HasPrefix(f[3], "d/"), size: num(f[6]),
-			atime: num(f[7]), mtime: num(f[8]), ctime: num(f[9]), btime: num(f[10])}
+		e := tskEntry{inode: num, dir: strings.HasPrefix(l.Mode, "d/"), size: l.Size,
+			atime: l.Atime, mtime: l.Mtime, ctime: l.Ctime, btime: l.Crtime}
 		if n, ok := strings.CutSuffix(name, " (deleted)"); ok {
 			e.path = n
 			deleted[n] = e

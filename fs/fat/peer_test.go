@@ -2,14 +2,11 @@ package fat
 
 import (
 	"bytes"
-	"io"
 	iofs "io/fs"
 	"os"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/ulikunitz/xz"
 
 	cfs "github.com/coldcase-dfir/coldcase/fs"
 	"github.com/coldcase-dfir/coldcase/internal/testenv"
@@ -26,24 +23,6 @@ func openBytes(t *testing.T, b []byte) *FS {
 		t.Fatal(err)
 	}
 	return f
-}
-
-func readXZ(t *testing.T, path string) []byte {
-	t.Helper()
-	fh, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	zr, err := xz.NewReader(fh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := io.ReadAll(io.LimitReader(zr, 64<<20))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // rust-fatfs tests/read.rs on resources/fat12.img.
@@ -102,7 +81,7 @@ func TestPeerUtilLinux(t *testing.T) {
 		{"images/util-linux/fat.img.xz", "TEST-FAT", "DEAD-BEEF", 12},
 		{"images/util-linux/small-fat32.img.xz", "TESTVFAT", "1423-AAE1", 32},
 	} {
-		b := readXZ(t, testenv.PeerData(t, tc.file))
+		b := testenv.PeerXZ(t, tc.file)
 		f := openBytes(t, b)
 		info := f.Info()
 		if info.Label != tc.label || info.UUID != tc.uuid || f.Bits() != tc.bits || info.Size != 1474560 {

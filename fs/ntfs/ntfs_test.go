@@ -1,7 +1,6 @@
 package ntfs
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -107,14 +106,6 @@ const tskZeroFiletime = 3373865674
 
 func flsNTFS(t *testing.T, img string) map[string]*tskFile {
 	t.Helper()
-	testenv.NeedTool(t, "fls")
-	p, _ := testenv.LookPath("fls")
-	cmd := exec.Command(p, "-r", "-p", "-m", "/", img)
-	cmd.Env = append(os.Environ(), "TZ=UTC")
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("fls: %v", err)
-	}
 	files := map[string]*tskFile{}
 	get := func(p string) *tskFile {
 		if files[p] == nil {
@@ -122,23 +113,14 @@ func flsNTFS(t *testing.T, img string) map[string]*tskFile {
 		}
 		return files[p]
 	}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		f := strings.Split(sc.Text(), "|")
-		if len(f) != 11 {
-			t.Fatalf("fls line %q", sc.Text())
-		}
-		name := strings.TrimPrefix(f[1], "/")
+	for _, l := range testenv.Fls(t, img) {
+		name := strings.TrimPrefix(l.Name, "/")
 		if strings.HasPrefix(name, "$OrphanFiles") || name == "." || strings.HasSuffix(name, " (deleted)") {
 			continue
 		}
-		var n [8]int64
-		for i, s := range f[6:] {
-			n[i], _ = strconv.ParseInt(s, 10, 64)
-		}
-		parts := strings.Split(f[2], "-")
+		parts := strings.Split(l.Inode, "-")
 		ino, _ := strconv.ParseInt(parts[0], 10, 64)
-		times := [4]int64{n[1], n[2], n[3], n[4]}
+		times := [4]int64{l.Atime, l.Mtime, l.Ctime, l.Crtime}
 		for i, v := range times {
 			if v == tskZeroFiletime {
 				times[i] = 0
@@ -153,13 +135,13 @@ func flsNTFS(t *testing.T, img string) map[string]*tskFile {
 		if file, stream, ok := strings.Cut(last, ":"); ok {
 			if len(parts) > 1 && parts[1] == "128" {
 				e := get(dir + file)
-				e.streams[stream] = n[0]
-				e.streamInode[stream] = f[2]
+				e.streams[stream] = l.Size
+				e.streamInode[stream] = l.Inode
 			}
 			continue // index streams ($I30 aside) such as $Secure:$SDH
 		}
 		e := get(name)
-		e.inode, e.dir, e.size, e.si, e.hasMain = ino, strings.HasPrefix(f[3], "d/"), n[0], times, true
+		e.inode, e.dir, e.size, e.si, e.hasMain = ino, strings.HasPrefix(l.Mode, "d/"), l.Size, times, true
 	}
 	return files
 }

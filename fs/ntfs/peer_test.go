@@ -11,8 +11,6 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/ulikunitz/xz"
-
 	"github.com/coldcase-dfir/coldcase/internal/testenv"
 )
 
@@ -145,19 +143,7 @@ func TestPeerVelociraptorVHDX(t *testing.T) {
 // util-linux blkid on ntfs.img: label "Новый том", serial
 // 09CBB6DE30C87310.
 func TestPeerUtilLinux(t *testing.T) {
-	fh, err := os.Open(testenv.PeerData(t, "images/util-linux/ntfs.img.xz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	zr, err := xz.NewReader(fh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := io.ReadAll(io.LimitReader(zr, 64<<20))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := testenv.PeerXZ(t, "images/util-linux/ntfs.img.xz")
 	f, err := Open(bytes.NewReader(b), int64(len(b)))
 	if err != nil {
 		t.Fatal(err)

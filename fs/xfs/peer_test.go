@@ -2,13 +2,10 @@ package xfs
 
 import (
 	"bytes"
-	"io"
-	"os"
 	"testing"
 
 	"github.com/coldcase-dfir/coldcase/fs"
 	"github.com/coldcase-dfir/coldcase/internal/testenv"
-	"github.com/ulikunitz/xz"
 )
 
 // TestPeerUtilLinux opens util-linux's blkid test image and checks the
@@ -16,20 +13,7 @@ import (
 // LABEL=test-xfs, UUID=8c8a0a5a-…, FSBLOCKSIZE=4096, FSLASTBLOCK=4096,
 // FSSIZE=11862016 (data blocks less the internal log), BLOCK_SIZE=512.
 func TestPeerUtilLinux(t *testing.T) {
-	p := testenv.PeerData(t, "images/util-linux/xfs.img.xz")
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := xz.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := testenv.PeerXZ(t, "images/util-linux/xfs.img.xz")
 	r := bytes.NewReader(raw)
 	if got := fs.Detect(r, int64(len(raw))); got != "xfs" {
 		t.Fatalf("Detect = %q", got)

@@ -3,7 +3,6 @@ package volume
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/coldcase-dfir/coldcase/internal/testenv"
-	"github.com/ulikunitz/xz"
 )
 
 // fileDisk is a read-only disk image file.
@@ -42,19 +40,7 @@ func openDisk(t testing.TB, path string) fileDisk {
 // file (for the independent tools).
 func xzPeer(t testing.TB, rel string) (*bytes.Reader, string) {
 	t.Helper()
-	f, err := os.Open(testenv.PeerData(t, rel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := xz.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := testenv.PeerXZ(t, rel)
 	p := filepath.Join(t.TempDir(), strings.TrimSuffix(filepath.Base(rel), ".xz"))
 	if err := os.WriteFile(p, b, 0o600); err != nil {
 		t.Fatal(err)

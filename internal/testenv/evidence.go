@@ -1,0 +1,91 @@
+package testenv
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ulikunitz/xz"
+)
+
+// maxPeerImage bounds a decompressed peer image; the util-linux ones are
+// a few tens of MiB.
+const maxPeerImage = 256 << 20
+
+// PeerXZ returns the decompressed bytes of an .xz file under the peer
+// data (see PeerData), skipping or failing as PeerData does.
+func PeerXZ(t testing.TB, rel string) []byte {
+	t.Helper()
+	f, err := os.Open(PeerData(t, rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := xz.NewReader(f)
+	if err != nil {
+		t.Fatalf("%s: %v", rel, err)
+	}
+	b, err := io.ReadAll(io.LimitReader(zr, maxPeerImage+1))
+	if err != nil {
+		t.Fatalf("%s: %v", rel, err)
+	}
+	if len(b) > maxPeerImage {
+		t.Fatalf("%s: more than %d bytes decompressed", rel, maxPeerImage)
+	}
+	return b
+}
+
+// BodyLine is one line of a TSK 3 bodyfile, as `fls -m` prints it.
+type BodyLine struct {
+	Name  string // as printed, mount prefix and " (deleted)" included
+	Inode string // "addr" or "addr-type-id"
+	Mode  string // "r/rrwxrwxrwx"
+	UID   int64
+	GID   int64
+	Size  int64
+	// Atime, Mtime, Ctime, Crtime in Unix seconds (0: unset).
+	Atime, Mtime, Ctime, Crtime int64
+}
+
+// Fls runs `fls -r -p -m / [extra…] image` with TZ=UTC (TSK renders
+// zone-less FAT times through the C library's local time) and parses its
+// bodyfile. It needs fls (NeedTool).
+func Fls(t testing.TB, image string, extra ...string) []BodyLine {
+	t.Helper()
+	NeedTool(t, "fls")
+	p, _ := LookPath("fls")
+	cmd := exec.Command(p, append(append([]string{"-r", "-p", "-m", "/"}, extra...), image)...)
+	cmd.Env = append(os.Environ(), "TZ=UTC")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("fls %s: %v", image, err)
+	}
+	var lines []BodyLine
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		f := strings.Split(sc.Text(), "|")
+		if len(f) != 11 {
+			t.Fatalf("fls line %q: %d fields, want 11", sc.Text(), len(f))
+		}
+		var n [7]int64
+		for i, s := range append(f[4:6:6], f[6:]...) {
+			v, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				t.Fatalf("fls line %q: field %q: %v", sc.Text(), s, err)
+			}
+			n[i] = v
+		}
+		lines = append(lines, BodyLine{Name: f[1], Inode: f[2], Mode: f[3], UID: n[0], GID: n[1],
+			Size: n[2], Atime: n[3], Mtime: n[4], Ctime: n[5], Crtime: n[6]})
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("fls: %v", err)
+	}
+	return lines
+}
