@@ -3,6 +3,8 @@ package persistence
 import (
 	"path"
 	"strings"
+
+	"github.com/coldcase-dfir/coldcase/artifacts/users"
 )
 
 // More kinds: places a root shell or a login runs code from that are
@@ -70,14 +72,8 @@ func (x *extraction) more() {
 	apt := []string{"/etc/apt/apt.conf"}
 	apt = append(apt, x.files("/etc/apt/apt.conf.d")...)
 	for _, p := range apt {
-		data, m, ok := x.read(p, SourcePersistence, DescFileModified, DescFileCreated)
-		if !ok {
-			continue
-		}
-		var errs []LineError
-		eachLine(data, func(n int64, l string) {
-			t := strings.TrimSpace(l)
-			if strings.HasPrefix(t, "//") || strings.HasPrefix(t, "#") {
+		x.configLines(p, "#", func(n int64, t string, m users.FileMeta) {
+			if strings.HasPrefix(t, "//") {
 				return
 			}
 			for _, hook := range []string{"Pre-Invoke", "Post-Invoke", "Pre-Install-Pkgs", "Post-Invoke-Success"} {
@@ -89,21 +85,11 @@ func (x *extraction) more() {
 					break
 				}
 			}
-		}, &errs)
-		x.lineErrs(p, errs)
+		})
 	}
 
 	for _, p := range x.files("/etc/pam.d") {
-		data, m, ok := x.read(p, SourcePersistence, DescFileModified, DescFileCreated)
-		if !ok {
-			continue
-		}
-		var errs []LineError
-		eachLine(data, func(n int64, l string) {
-			t := strings.TrimSpace(l)
-			if t == "" || t[0] == '#' {
-				return
-			}
+		x.configLines(p, "#", func(n int64, t string, m users.FileMeta) {
 			f := strings.Fields(t)
 			for i, w := range f {
 				if strings.HasSuffix(w, "pam_exec.so") {
@@ -115,8 +101,7 @@ func (x *extraction) more() {
 					break
 				}
 			}
-		}, &errs)
-		x.lineErrs(p, errs)
+		})
 	}
 }
 

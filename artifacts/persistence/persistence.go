@@ -227,6 +227,26 @@ func (x *extraction) read(p, source, descMod, descNew string) ([]byte, users.Fil
 	return data, m, true
 }
 
+// configLines reads a configuration file of the persistence group (see
+// read) and calls fn with each of its lines trimmed of white space, passing
+// over blank lines and those that start with one of the comment bytes;
+// lines too long to read are warned about.
+func (x *extraction) configLines(p, comment string, fn func(n int64, t string, m users.FileMeta)) {
+	data, m, ok := x.read(p, SourcePersistence, DescFileModified, DescFileCreated)
+	if !ok {
+		return
+	}
+	var errs []LineError
+	eachLine(data, func(n int64, l string) {
+		t := strings.TrimSpace(l)
+		if t == "" || strings.IndexByte(comment, t[0]) >= 0 {
+			return
+		}
+		fn(n, t, m)
+	}, &errs)
+	x.lineErrs(p, errs)
+}
+
 func (x *extraction) emit(ev timeline.Event) {
 	if ev.Time.IsZero() {
 		return
@@ -381,19 +401,11 @@ func (x *extraction) at() {
 
 func (x *extraction) rcLocal() {
 	for _, p := range []string{"/etc/rc.local", "/etc/rc.d/rc.local"} {
-		data, m, ok := x.read(p, SourcePersistence, DescFileModified, DescFileCreated)
-		if !ok {
-			continue
-		}
-		var errs []LineError
-		eachLine(data, func(n int64, l string) {
-			t := strings.TrimSpace(l)
-			if t == "" || t[0] == '#' || t == "exit 0" {
-				return
+		x.configLines(p, "#", func(n int64, t string, m users.FileMeta) {
+			if t != "exit 0" {
+				x.add(Entry{Kind: KindRcLocal, File: p, Line: n, Schedule: "boot", Command: t, Owner: "root", FileMeta: m})
 			}
-			x.add(Entry{Kind: KindRcLocal, File: p, Line: n, Schedule: "boot", Command: t, Owner: "root", FileMeta: m})
-		}, &errs)
-		x.lineErrs(p, errs)
+		})
 	}
 }
 
@@ -418,21 +430,11 @@ func (x *extraction) preload() {
 
 func (x *extraction) profiles() {
 	scan := func(p, owner, when string) {
-		data, m, ok := x.read(p, SourcePersistence, DescFileModified, DescFileCreated)
-		if !ok {
-			return
-		}
-		var errs []LineError
-		eachLine(data, func(n int64, l string) {
-			t := strings.TrimSpace(l)
-			if t == "" || t[0] == '#' {
-				return
-			}
+		x.configLines(p, "#", func(n int64, t string, m users.FileMeta) {
 			if ind := Indicators(t); len(ind) > 0 {
 				x.add(Entry{Kind: KindProfile, File: p, Line: n, Schedule: when, Command: t, Owner: owner, FileMeta: m, Indicators: ind})
 			}
-		}, &errs)
-		x.lineErrs(p, errs)
+		})
 	}
 	for _, p := range []string{"/etc/profile", "/etc/bash.bashrc", "/etc/bashrc", "/etc/zsh/zshrc", "/etc/zshrc", "/etc/zsh/zprofile", "/etc/environment"} {
 		scan(p, "", "login")
@@ -462,16 +464,7 @@ func (x *extraction) udev() {
 			if !strings.HasSuffix(p, ".rules") {
 				continue
 			}
-			data, m, ok := x.read(p, SourcePersistence, DescFileModified, DescFileCreated)
-			if !ok {
-				continue
-			}
-			var errs []LineError
-			eachLine(data, func(n int64, l string) {
-				t := strings.TrimSpace(l)
-				if t == "" || t[0] == '#' {
-					return
-				}
+			x.configLines(p, "#", func(n int64, t string, m users.FileMeta) {
 				var runs, match []string
 				for _, kv := range splitUdev(t) {
 					if strings.HasPrefix(kv, "RUN") {
@@ -489,8 +482,7 @@ func (x *extraction) udev() {
 					}
 					x.add(e)
 				}
-			}, &errs)
-			x.lineErrs(p, errs)
+			})
 		}
 	}
 }
@@ -516,21 +508,11 @@ func splitUdev(l string) []string {
 
 func (x *extraction) modules() {
 	list := func(p string) {
-		data, m, ok := x.read(p, SourcePersistence, DescFileModified, DescFileCreated)
-		if !ok {
-			return
-		}
-		var errs []LineError
-		eachLine(data, func(n int64, l string) {
-			t := strings.TrimSpace(l)
-			if t == "" || t[0] == '#' || t[0] == ';' {
-				return
-			}
+		x.configLines(p, "#;", func(n int64, t string, m users.FileMeta) {
 			f := strings.Fields(t)
 			x.add(Entry{Kind: KindModule, File: p, Line: n, Schedule: "boot", Command: t, Owner: "root", FileMeta: m,
 				Details: map[string]string{"module": f[0]}, Indicators: []string{}})
-		}, &errs)
-		x.lineErrs(p, errs)
+		})
 	}
 	list("/etc/modules")
 	for _, dir := range []string{"/etc/modules-load.d", "/usr/lib/modules-load.d", "/lib/modules-load.d"} {
@@ -548,15 +530,10 @@ func (x *extraction) modules() {
 			continue
 		}
 		for _, p := range x.files(dir) {
-			data, m, ok := x.read(p, SourcePersistence, DescFileModified, DescFileCreated)
-			if !ok {
-				continue
-			}
-			var errs []LineError
-			eachLine(data, func(n int64, l string) {
-				f := strings.Fields(l)
+			x.configLines(p, "#", func(n int64, t string, m users.FileMeta) {
+				f := strings.Fields(t)
 				if len(f) >= 3 && f[0] == "install" {
-					cmd := strings.TrimSpace(strings.SplitN(strings.TrimSpace(l), f[1], 2)[1])
+					cmd := strings.TrimSpace(strings.SplitN(t, f[1], 2)[1])
 					e := Entry{Kind: KindModprobeRun, File: p, Line: n, Schedule: "modprobe " + f[1], Command: cmd, Owner: "root", FileMeta: m,
 						Details: map[string]string{"module": f[1]}}
 					if strings.HasPrefix(p, "/etc/") {
@@ -564,8 +541,7 @@ func (x *extraction) modules() {
 					}
 					x.add(e)
 				}
-			}, &errs)
-			x.lineErrs(p, errs)
+			})
 		}
 	}
 }
