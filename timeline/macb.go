@@ -11,19 +11,19 @@ import (
 // File is one filesystem object as the timeline sees it: enough to write a
 // TSK bodyfile line and its MACB events.
 type File struct {
-	Path    string // guest path, "/etc/passwd"
-	Inode   string // as TSK prints it: "12", or "35-128-1" on NTFS
-	RawMode uint32 // st_mode bits (type + permissions)
-	UID     uint32
-	GID     uint32
-	Size    int64
-	Atime   time.Time
-	Mtime   time.Time
-	Ctime   time.Time
-	Btime   time.Time
-	Target  string // symlink target
-	Deleted bool
-	Evidence
+	Path     string    `json:"path"`  // guest path, "/etc/passwd"
+	Inode    string    `json:"inode"` // as TSK prints it: "12", or "35-128-1" on NTFS
+	RawMode  uint32    `json:"mode"`  // st_mode bits (type + permissions)
+	UID      uint32    `json:"uid"`
+	GID      uint32    `json:"gid"`
+	Size     int64     `json:"size"`
+	Atime    time.Time `json:"atime"`
+	Mtime    time.Time `json:"mtime"`
+	Ctime    time.Time `json:"ctime"`
+	Btime    time.Time `json:"btime"`
+	Target   string    `json:"target,omitempty"` // symlink target
+	Deleted  bool      `json:"deleted,omitempty"`
+	Evidence Evidence  `json:"evidence"`
 }
 
 // Name is the file's name as TSK's fls -m writes it.
@@ -65,15 +65,18 @@ func ModeString(m uint32) string {
 			b[3+i] = rwx[i]
 		}
 	}
-	if m&0o4000 != 0 {
-		b[5] = map[bool]byte{true: 's', false: 'S'}[m&0o100 != 0]
+	special := func(i int, bit, exec uint32, set, unset byte) {
+		if m&bit != 0 {
+			if m&exec != 0 {
+				b[i] = set
+			} else {
+				b[i] = unset
+			}
+		}
 	}
-	if m&0o2000 != 0 {
-		b[8] = map[bool]byte{true: 's', false: 'S'}[m&0o010 != 0]
-	}
-	if m&0o1000 != 0 {
-		b[11] = map[bool]byte{true: 't', false: 'T'}[m&0o001 != 0]
-	}
+	special(5, 0o4000, 0o100, 's', 'S')
+	special(8, 0o2000, 0o010, 's', 'S')
+	special(11, 0o1000, 0o001, 't', 'T')
 	return string(b)
 }
 
@@ -131,9 +134,28 @@ func (f *File) Events(emit func(Event) error) error {
 // BodyfileLine renders a file as one TSK 3.x bodyfile line
 // (MD5|name|inode|mode_as_string|UID|GID|size|atime|mtime|ctime|crtime),
 // as fls -m writes it, without the newline.
-func BodyfileLine(f *File) string {
-	return fmt.Sprintf("0|%s|%s|%s|%d|%d|%d|%d|%d|%d|%d", bodyField(f.Name()), f.Inode, ModeString(f.RawMode),
-		f.UID, f.GID, f.Size, unixOrZero(f.Atime), unixOrZero(f.Mtime), unixOrZero(f.Ctime), unixOrZero(f.Btime))
+func BodyfileLine(f *File) string { return string(AppendBodyfile(nil, f)) }
+
+// AppendBodyfile appends a file's bodyfile line (without newline) to b;
+// a walk of a large filesystem writes one per object, so it avoids fmt.
+func AppendBodyfile(b []byte, f *File) []byte {
+	b = append(b, "0|"...)
+	b = append(b, bodyField(f.Name())...)
+	b = append(b, '|')
+	b = append(b, f.Inode...)
+	b = append(b, '|')
+	b = append(b, ModeString(f.RawMode)...)
+	b = append(b, '|')
+	b = strconv.AppendUint(b, uint64(f.UID), 10)
+	b = append(b, '|')
+	b = strconv.AppendUint(b, uint64(f.GID), 10)
+	b = append(b, '|')
+	b = strconv.AppendInt(b, f.Size, 10)
+	for _, t := range [4]time.Time{f.Atime, f.Mtime, f.Ctime, f.Btime} {
+		b = append(b, '|')
+		b = strconv.AppendInt(b, unixOrZero(t), 10)
+	}
+	return b
 }
 
 func unixOrZero(t time.Time) int64 {
@@ -148,11 +170,15 @@ func unixOrZero(t time.Time) int64 {
 // line with its time as mtime and "[source] description: message" as name,
 // which mactime shows in place (a filesystem event thus shows only its own
 // letters).
-type bodyWriter struct{ w *bufio.Writer }
+type bodyWriter struct {
+	w   *bufio.Writer
+	buf []byte
+}
 
 // WriteFile writes a whole file's line.
 func (b *bodyWriter) WriteFile(f *File) error {
-	_, err := fmt.Fprintln(b.w, BodyfileLine(f))
+	b.buf = append(AppendBodyfile(b.buf[:0], f), '\n')
+	_, err := b.w.Write(b.buf)
 	return err
 }
 

@@ -28,19 +28,20 @@ import (
 
 // e2eEntry is one object of "coldcase ls -o json".
 type e2eEntry struct {
-	Path    string
-	Inode   string
-	RawMode uint32
-	UID     uint32
-	GID     uint32
-	Size    int64
-	Target  string
-	Deleted bool
-	Volume  string `json:"volume"`
-	// the evidence reference repeats path and inode in lower case; naming
-	// them keeps encoding/json's case-insensitive match off the fields above
-	EvPath  string `json:"path"`
-	EvInode uint64 `json:"inode"`
+	Path     string `json:"path"`
+	Inode    string `json:"inode"`
+	RawMode  uint32 `json:"mode"`
+	UID      uint32 `json:"uid"`
+	GID      uint32 `json:"gid"`
+	Size     int64  `json:"size"`
+	Target   string `json:"target"`
+	Deleted  bool   `json:"deleted"`
+	Evidence struct {
+		Volume string `json:"volume"`
+		Path   string `json:"path"`
+		Inode  uint64 `json:"inode"`
+	} `json:"evidence"`
+	Volume string `json:"-"` // Evidence.Volume, copied after decoding
 }
 
 // e2eCLI runs the CLI in-process and returns what it wrote to stdout.
@@ -68,6 +69,10 @@ func e2eLs(t *testing.T, images ...string) map[string]e2eEntry {
 	}
 	m := make(map[string]e2eEntry, len(list))
 	for _, e := range list {
+		e.Volume = e.Evidence.Volume
+		if e.Evidence.Path != e.Path || (e.Inode != "0" && strconv.FormatUint(e.Evidence.Inode, 10) != e.Inode) {
+			t.Errorf("%s: evidence reference %+v does not point at it", e.Path, e.Evidence)
+		}
 		if _, dup := m[e.Path]; dup {
 			t.Errorf("ls lists %q twice", e.Path)
 		}
@@ -330,6 +335,7 @@ func buildLVMGuest(t *testing.T) *lvmGuest {
 		}
 	}
 	dir := t.TempDir()
+	testenv.LoopLock(t)
 	out := testenv.Output(t, "bash", filepath.Join(testenv.RepoRoot(t), "testdata", "guest", "build-lvm-guest.sh"), dir)
 	g := &lvmGuest{dir: dir, segments: map[string][]lvSegment{}}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {

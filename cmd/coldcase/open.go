@@ -27,6 +27,8 @@ type evidence struct {
 	FSErrors map[string]error // selector → why no filesystem opened
 	Guest    *guest.Guest
 	Root     string // --root DIR
+
+	imageName string
 }
 
 // evidenceFlags are the flags every verb that reads evidence shares.
@@ -137,16 +139,21 @@ func (ev *evidence) FS(sel string) (iofs.FS, string, error) {
 	return ev.Guest, "", nil
 }
 
-// ImageName is the evidence reference's image field.
+// ImageName is the evidence reference's image field: the image file
+// names joined with "+", or the --root folder.
 func (ev *evidence) ImageName() string {
-	if ev.Root != "" {
-		return ev.Root
+	if ev.imageName == "" {
+		if ev.Root != "" {
+			ev.imageName = ev.Root
+		} else {
+			names := make([]string, len(ev.Paths))
+			for i, p := range ev.Paths {
+				names[i] = filepath.Base(p)
+			}
+			ev.imageName = strings.Join(names, "+")
+		}
 	}
-	names := make([]string, len(ev.Paths))
-	for i, p := range ev.Paths {
-		names[i] = filepath.Base(p)
-	}
-	return strings.Join(names, "+")
+	return ev.imageName
 }
 
 // VolumeOf names the volume a path of the tree lives on.

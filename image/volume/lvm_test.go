@@ -153,6 +153,7 @@ func readAll(t *testing.T, v Volume) []byte {
 // lvm2 on loop devices; the LVs read back equal to what was written where
 // LVM's own segment report places them.
 func TestLVMTwoDisks(t *testing.T) {
+	testenv.LoopLock(t)
 	testenv.NeedTool(t, "losetup", "sgdisk", "pvcreate", "vgcreate", "lvcreate", "lvs", "pvs", "vgs")
 	needRoot(t)
 	dir := t.TempDir()
@@ -304,6 +305,7 @@ func firstDiff(a, b []byte) int {
 // mklvm.sh builds the disks others use; check what it promises: each
 // FSIMAGE readable at its LV through List, in every table layout.
 func TestMklvmScript(t *testing.T) {
+	testenv.LoopLock(t)
 	testenv.NeedTool(t, "losetup", "sgdisk", "sfdisk", "partx", "pvcreate", "lvcreate")
 	needRoot(t)
 	script := filepath.Join(testenv.RepoRoot(t), "testdata", "volume", "mklvm.sh")

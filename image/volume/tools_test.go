@@ -199,6 +199,7 @@ func TestSgdiskGPT(t *testing.T) {
 // A GPT on 4096-byte sectors: sgdisk writes it on a loop device with
 // 4096-byte logical sectors, and we read the file.
 func TestSgdiskGPT4096(t *testing.T) {
+	testenv.LoopLock(t)
 	testenv.NeedTool(t, "sgdisk", "losetup", "mmls")
 	needRoot(t)
 	path := makeFile(t, "gpt4k.raw", 64<<20)

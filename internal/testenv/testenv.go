@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -156,4 +157,24 @@ func Bench(b *testing.B) {
 	if os.Getenv("COLDCASE_BENCH") == "" {
 		b.Skip("set COLDCASE_BENCH=1 (make bench) to run this benchmark")
 	}
+}
+
+// LoopLock serialises tests that set up loop devices and run lvm2 (they
+// run in parallel test binaries, one per package, and losetup -f and
+// lvm2's own locking do not always survive the race). It is released when
+// the test ends.
+func LoopLock(t testing.TB) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), "coldcase-loop.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	})
 }
