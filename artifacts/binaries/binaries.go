@@ -403,35 +403,15 @@ func sniff(h []byte) string {
 func newBinary(p string, fi iofs.FileInfo) Binary {
 	m := users.MetaFromInfo(p, fi)
 	b := Binary{Path: m.Path, Inode: m.Inode, Size: m.Size, Mode: m.Mode, UID: m.UID, GID: m.GID, Mtime: m.Mtime, Ctime: m.Ctime, Btime: m.Btime}
-	b.Perm = fmt.Sprintf("%04o", permBits(fi))
+	b.Perm = fmt.Sprintf("%04o", users.PermBits(fi))
 	return b
-}
-
-// permBits returns the Unix permission bits including setuid, setgid and
-// sticky, from the driver's raw mode when there is one.
-func permBits(fi iofs.FileInfo) uint32 {
-	if st := cfs.StatOf(fi); st != nil && st.RawMode != 0 {
-		return st.RawMode & 0o7777
-	}
-	m := fi.Mode()
-	v := uint32(m.Perm())
-	if m&iofs.ModeSetuid != 0 {
-		v |= 0o4000
-	}
-	if m&iofs.ModeSetgid != 0 {
-		v |= 0o2000
-	}
-	if m&iofs.ModeSticky != 0 {
-		v |= 0o1000
-	}
-	return v
 }
 
 // systemDirs are where a file not owned by any package is worth a look.
 var systemDirs = []string{"/bin/", "/sbin/", "/lib/", "/lib32/", "/lib64/", "/libx32/", "/usr/", "/etc/", "/boot/", "/opt/"}
 
 func flag(b *Binary, fi iofs.FileInfo, db *packageDB) {
-	perm := permBits(fi)
+	perm := users.PermBits(fi)
 	if perm&0o4000 != 0 {
 		b.Flags = append(b.Flags, FlagSUID)
 	}

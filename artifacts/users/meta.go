@@ -72,24 +72,32 @@ func Rel(p string) string {
 // Abs turns an io/fs name into a guest path ("etc/passwd" → "/etc/passwd").
 func Abs(p string) string { return path.Clean("/" + p) }
 
+// PermBits returns a file's Unix permission bits including setuid, setgid
+// and sticky, from the driver's raw st_mode when there is one.
+func PermBits(fi iofs.FileInfo) uint32 {
+	if st := cfs.StatOf(fi); st != nil && st.RawMode != 0 {
+		return st.RawMode & 0o7777
+	}
+	m := fi.Mode()
+	v := uint32(m.Perm())
+	if m&iofs.ModeSetuid != 0 {
+		v |= 0o4000
+	}
+	if m&iofs.ModeSetgid != 0 {
+		v |= 0o2000
+	}
+	if m&iofs.ModeSticky != 0 {
+		v |= 0o1000
+	}
+	return v
+}
+
 // LsMode formats a file's type and permissions as ls -l does
 // ("-rwsr-xr-x", "drwxrwxrwt"), from the driver's raw st_mode when there
 // is one.
 func LsMode(fi iofs.FileInfo) string {
 	m := fi.Mode()
-	perm := uint32(m.Perm())
-	if m&iofs.ModeSetuid != 0 {
-		perm |= 0o4000
-	}
-	if m&iofs.ModeSetgid != 0 {
-		perm |= 0o2000
-	}
-	if m&iofs.ModeSticky != 0 {
-		perm |= 0o1000
-	}
-	if st := cfs.StatOf(fi); st != nil && st.RawMode != 0 {
-		perm = st.RawMode & 0o7777
-	}
+	perm := PermBits(fi)
 	b := []byte("----------")
 	switch {
 	case m.IsDir():
