@@ -214,7 +214,54 @@ func buildLVs(c vgCopy, pvs []pvDev, vols []Volume) ([]Volume, error) {
 		}
 		out = append(out, v)
 	}
+	flagSharedExtents(out, where)
 	return out, nil
+}
+
+// flagSharedExtents warns on LVs whose segments map the same physical
+// extents. LVM never hands out an extent twice, so this is damaged or
+// forged metadata, and the same disk bytes would be shown as evidence of
+// two volumes (or twice in one). The LVs stay readable.
+func flagSharedExtents(lvs []Volume, where string) {
+	type span struct {
+		lv         int
+		start, end int64 // bytes on the PV device
+	}
+	byPV := map[*pvDev][]span{}
+	var order []*pvDev // first seen first, for stable warnings
+	for i := range lvs {
+		r, ok := lvs[i].ReaderAt.(*lvReader)
+		if !ok {
+			continue
+		}
+		for _, sg := range r.segs {
+			per := sg.size / int64(len(sg.areas))
+			for _, a := range sg.areas {
+				if byPV[a.pv] == nil {
+					order = append(order, a.pv)
+				}
+				byPV[a.pv] = append(byPV[a.pv], span{i, a.off, a.off + per})
+			}
+		}
+	}
+	for _, pv := range order {
+		spans := byPV[pv]
+		sort.Slice(spans, func(i, j int) bool { return spans[i].start < spans[j].start })
+		reach := spans[0] // the span reaching furthest so far
+		for _, s := range spans[1:] {
+			if s.start < reach.end {
+				lo, hi := s.start, min(s.end, reach.end)
+				msg := fmt.Sprintf("%s: PV %s bytes %#x–%#x are mapped by both LV %s and LV %s", where, dashUUID(pv.label.uuid), lo, hi, lvs[reach.lv].Name, lvs[s.lv].Name)
+				lvs[s.lv].Warnings = append(lvs[s.lv].Warnings, msg)
+				if reach.lv != s.lv {
+					lvs[reach.lv].Warnings = append(lvs[reach.lv].Warnings, msg)
+				}
+			}
+			if s.end > reach.end {
+				reach = s
+			}
+		}
+	}
 }
 
 // mapLV turns the segment sections of one LV into a reader. It returns the

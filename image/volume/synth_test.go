@@ -428,3 +428,70 @@ func TestSelectGrammar(t *testing.T) {
 		t.Errorf("p9: %v", err)
 	}
 }
+
+// Two LVs, and two segments of one LV, mapped onto the same physical
+// extents: the metadata checks (each LV's logical segments are contiguous)
+// pass, so only the physical side can show it.
+func TestLVMSharedExtents(t *testing.T) {
+	twoSegs := `dup {
+id = "LVUUID-dup"
+status = ["READ", "WRITE", "VISIBLE"]
+segment_count = 2
+segment1 {
+start_extent = 0
+extent_count = 2
+type = "striped"
+stripe_count = 1
+stripes = [
+"pv0", 5
+]
+}
+segment2 {
+start_extent = 2
+extent_count = 2
+type = "striped"
+stripe_count = 1
+stripes = [
+"pv0", 4
+]
+}
+}
+`
+	cases := []struct {
+		name string
+		lvs  string
+		want map[string]string // LV name → warning it must carry ("" none)
+	}{
+		{"disjoint", linearLV("a", 0, 2, 0) + linearLV("b", 0, 2, 2), map[string]string{"synth/a": "", "synth/b": ""}},
+		{"two LVs", linearLV("a", 0, 3, 0) + linearLV("b", 0, 2, 2), map[string]string{
+			"synth/a": "bytes 0x300000–0x400000 are mapped by both LV synth/a and LV synth/b",
+			"synth/b": "bytes 0x300000–0x400000 are mapped by both LV synth/a and LV synth/b"}},
+		{"one LV twice", twoSegs, map[string]string{"synth/dup": "bytes 0x600000–0x700000 are mapped by both LV synth/dup and LV synth/dup"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			vols := mustList(t, bytes.NewReader(buildPV(16<<20, 64<<10, 512, synthVG(8, c.lvs))))
+			seen := 0
+			for _, v := range vols {
+				want, ok := c.want[v.Name]
+				if !ok {
+					continue
+				}
+				seen++
+				if v.Unsupported != "" {
+					t.Errorf("%s: unsupported: %s", v.Name, v.Unsupported)
+				}
+				got := strings.Join(v.Warnings, "\n")
+				if want == "" && got != "" || !strings.Contains(got, want) {
+					t.Errorf("%s warnings:\n%s\nwant %q", v.Name, got, want)
+				}
+				if want != "" && strings.Count(got, want) != 1 {
+					t.Errorf("%s: warning repeated:\n%s", v.Name, got)
+				}
+			}
+			if seen != len(c.want) {
+				t.Errorf("found %d of the LVs %v in %+v", seen, c.want, vols)
+			}
+		})
+	}
+}
