@@ -47,6 +47,20 @@ func lines(data []byte, fn func(n int64, line string), errs *[]LineError) {
 	}
 }
 
+// fields calls fn with the colon-separated fields of each line (as lines
+// passes them) that has exactly want of them; a line with another count is
+// reported and skipped.
+func fields(data []byte, want int, fn func(n int64, f []string), errs *[]LineError) {
+	lines(data, func(n int64, l string) {
+		f := strings.Split(l, ":")
+		if len(f) != want {
+			*errs = append(*errs, LineError{n, fmt.Sprintf("%d fields, want %d", len(f), want)})
+			return
+		}
+		fn(n, f)
+	}, errs)
+}
+
 // PasswdEntry is one line of /etc/passwd.
 type PasswdEntry struct {
 	Name     string `json:"name"`
@@ -64,12 +78,7 @@ type PasswdEntry struct {
 func ParsePasswd(data []byte) ([]PasswdEntry, []LineError) {
 	var out []PasswdEntry
 	var errs []LineError
-	lines(data, func(n int64, l string) {
-		f := strings.Split(l, ":")
-		if len(f) != 7 {
-			errs = append(errs, LineError{n, fmt.Sprintf("%d fields, want 7", len(f))})
-			return
-		}
+	fields(data, 7, func(n int64, f []string) {
 		if f[0] == "" || f[0][0] == '+' || f[0][0] == '-' {
 			return
 		}
@@ -269,12 +278,7 @@ func splitList(s string) []string {
 func ParseGroup(data []byte) ([]GroupEntry, []LineError) {
 	var out []GroupEntry
 	var errs []LineError
-	lines(data, func(n int64, l string) {
-		f := strings.Split(l, ":")
-		if len(f) != 4 {
-			errs = append(errs, LineError{n, fmt.Sprintf("%d fields, want 4", len(f))})
-			return
-		}
+	fields(data, 4, func(n int64, f []string) {
 		if f[0] == "" || f[0][0] == '+' || f[0][0] == '-' {
 			return
 		}
@@ -301,12 +305,7 @@ type GshadowEntry struct {
 func ParseGshadow(data []byte) ([]GshadowEntry, []LineError) {
 	var out []GshadowEntry
 	var errs []LineError
-	lines(data, func(n int64, l string) {
-		f := strings.Split(l, ":")
-		if len(f) != 4 {
-			errs = append(errs, LineError{n, fmt.Sprintf("%d fields, want 4", len(f))})
-			return
-		}
+	fields(data, 4, func(n int64, f []string) {
 		out = append(out, GshadowEntry{Name: f[0], Password: f[1], Admins: splitList(f[2]), Members: splitList(f[3]), Line: n})
 	}, &errs)
 	return out, errs
