@@ -32,14 +32,16 @@ type EvidenceWriter struct {
 	f         *os.File
 	off       int64 // bytes hashed, and the logical end of the file
 	sha, md5  hash.Hash
+	hashes    io.Writer // sha, md5 and any extra hash
 	zero      []byte
 	onWrite   func(int64)
 }
 
 // CreateEvidence opens CASE/name for writing. name must be a plain file name
 // (no folders) and neither the case folder nor the file may be a symbolic
-// link: evidence never lands outside the case.
-func CreateEvidence(caseDir, name string) (*EvidenceWriter, error) {
+// link: evidence never lands outside the case. Extra hashes (a provider's
+// own algorithm, e.g. Glance's sha512) are fed the same bytes.
+func CreateEvidence(caseDir, name string, extra ...hash.Hash) (*EvidenceWriter, error) {
 	if err := checkRelPath(name); err != nil || filepath.Base(name) != name {
 		return nil, fmt.Errorf("evidence name %q: must be a plain file name", name)
 	}
@@ -56,8 +58,13 @@ func CreateEvidence(caseDir, name string) (*EvidenceWriter, error) {
 		return nil, fmt.Errorf("evidence %s: not a regular file", p)
 	}
 	w := &EvidenceWriter{dir: caseDir, name: name, f: f, sha: sha256.New(), md5: md5.New(), zero: make([]byte, sparseChunk)}
+	hs := []io.Writer{w.sha, w.md5}
+	for _, h := range extra {
+		hs = append(hs, h)
+	}
+	w.hashes = io.MultiWriter(hs...)
 	// Resume: hash what an earlier run already wrote.
-	n, err := io.Copy(io.MultiWriter(w.sha, w.md5), io.NewSectionReader(f, 0, 1<<62))
+	n, err := io.Copy(w.hashes, io.NewSectionReader(f, 0, 1<<62))
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("evidence %s: re-hashing partial download: %w", p, err)
@@ -94,8 +101,7 @@ func (w *EvidenceWriter) OnWrite(fn func(int64)) { w.onWrite = fn }
 
 // Write appends p, leaving whole zero chunks as holes.
 func (w *EvidenceWriter) Write(p []byte) (int, error) {
-	w.sha.Write(p)
-	w.md5.Write(p)
+	w.hashes.Write(p)
 	done := 0
 	for done < len(p) {
 		n := min(len(p)-done, sparseChunk)
@@ -124,8 +130,7 @@ func (w *EvidenceWriter) WriteHole(n int64) error {
 	}
 	for left := n; left > 0; {
 		k := min(left, int64(len(w.zero)))
-		w.sha.Write(w.zero[:k])
-		w.md5.Write(w.zero[:k])
+		w.hashes.Write(w.zero[:k])
 		left -= k
 	}
 	if _, err := w.f.Seek(n, io.SeekCurrent); err != nil {
