@@ -10,29 +10,37 @@ import (
 	"golang.org/x/term"
 
 	"github.com/coldcase-dfir/coldcase/image"
+	"github.com/coldcase-dfir/coldcase/image/volume"
 )
 
 func init() { verbs = append(verbs, newDumpCmd) }
 
 func newDumpCmd() *cobra.Command {
-	var out string
+	var out, sel string
 	var force bool
 	cmd := &cobra.Command{
-		Use:   "dump IMAGE [-o FILE]",
-		Short: "Write the virtual disk as raw bytes, for handing to other tools",
+		Use:   "dump IMAGE... [--volume SEL] [-o FILE]",
+		Short: "Write the virtual disk, or one volume, as raw bytes for other tools",
 		Long: `Write the guest-visible disk of IMAGE (qcow2 with its backing chain, vmdk,
-vhd, vhdx, raw or split raw) as raw bytes to FILE, or to stdout when FILE is
-"-" or not given. Stdout is refused when it is a terminal.
+vhd, vhdx, raw or split raw) — or, with --volume, one partition or logical
+volume (give every disk of a volume group spanning several) — as raw bytes to
+FILE, or to stdout when FILE is "-" or not given. Stdout is refused when it
+is a terminal.
 
 The image is only read. A new FILE is written sparse (runs of zeros become
 holes); an existing FILE is refused unless --force. A progress bar is drawn
 on stderr when stderr is a terminal.`,
 		Example: `  coldcase dump disk.qcow2 -o disk.raw
   coldcase dump disk.vmdk | sha256sum
-  coldcase dump disk.qcow2 -o disk.raw && mmls disk.raw`,
-		Args: cobra.ExactArgs(1),
+  coldcase dump disk.qcow2 -o disk.raw && mmls disk.raw
+  coldcase dump disk.qcow2 --volume p2 | fls -r -
+  coldcase dump pv1.vmdk pv2.vmdk --volume vg0/var -o var.xfs`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			src, err := openDumpSource(args[0])
+			if len(args) > 1 && sel == "" {
+				return withCode(exitUsage, errors.New("several images: name the volume to dump with --volume"))
+			}
+			src, err := openDumpSource(args, sel)
 			if err != nil {
 				return err
 			}
@@ -57,26 +65,52 @@ on stderr when stderr is a terminal.`,
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "-", `output file ("-": stdout)`)
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing output file")
+	cmd.Flags().StringVar(&sel, "volume", "", "dump one volume: p2, d2p1, vg0/root, or a partition/LV UUID")
 	return cmd
 }
 
-// dumpSource is what dump copies: the whole virtual disk for now.
-// (--volume SEL will narrow r and size to one volume here.)
+// dumpSource is what dump copies: a whole virtual disk or one volume.
 type dumpSource struct {
-	im     *image.Image
+	ims    []*image.Image
 	r      io.ReaderAt
 	size   int64
-	layers []image.Layer
+	layers []image.Layer // every evidence file, which the output must not overwrite
 }
 
-func (s *dumpSource) Close() error { return s.im.Close() }
+func (s *dumpSource) Close() error {
+	for _, im := range s.ims {
+		im.Close()
+	}
+	return nil
+}
 
-func openDumpSource(path string) (*dumpSource, error) {
-	im, err := image.Open(path)
+func openDumpSource(paths []string, sel string) (*dumpSource, error) {
+	if sel == "" {
+		im, err := image.Open(paths[0])
+		if err != nil {
+			return nil, err
+		}
+		return &dumpSource{ims: []*image.Image{im}, r: im, size: im.Size(), layers: im.Layers}, nil
+	}
+	ims, vols, err := openVolumes(paths)
 	if err != nil {
 		return nil, err
 	}
-	return &dumpSource{im: im, r: im, size: im.Size(), layers: im.Layers}, nil
+	src := &dumpSource{ims: ims}
+	for _, im := range ims {
+		src.layers = append(src.layers, im.Layers...)
+	}
+	v, err := volume.Select(vols, sel)
+	if err != nil {
+		src.Close()
+		return nil, withCode(exitUsage, err)
+	}
+	if v.Unsupported != "" {
+		src.Close()
+		return nil, fmt.Errorf("volume %s: %s", v.Selector, v.Unsupported)
+	}
+	src.r, src.size = v, v.Size
+	return src, nil
 }
 
 // dumpTarget opens the output: stdout unless it is a terminal, or a file

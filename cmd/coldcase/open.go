@@ -60,23 +60,11 @@ func openEvidence(paths []string, root string) (*evidence, error) {
 	if len(paths) == 0 {
 		return nil, withCode(exitUsage, errors.New("no image given"))
 	}
-	var disks []volume.Disk
-	for _, p := range paths {
-		im, err := image.Open(p)
-		if err != nil {
-			ev.Close()
-			return nil, err
-		}
-		log.Debugf("%s: %s, %d bytes", p, im.Format(), im.Size())
-		ev.Images = append(ev.Images, im)
-		disks = append(disks, im)
-	}
-	vols, err := volume.List(disks...)
+	ims, vols, err := openVolumes(paths)
 	if err != nil {
-		ev.Close()
 		return nil, err
 	}
-	ev.Volumes = vols
+	ev.Images, ev.Volumes = ims, vols
 	for _, v := range vols {
 		if v.Container {
 			continue
@@ -102,6 +90,34 @@ func openEvidence(paths []string, root string) (*evidence, error) {
 		ev.Guest = g
 	}
 	return ev, nil
+}
+
+// openVolumes opens images and lists their volumes (partitions, LVs that
+// may span the images, or the whole disks).
+func openVolumes(paths []string) ([]*image.Image, []volume.Volume, error) {
+	var ims []*image.Image
+	closeAll := func() {
+		for _, im := range ims {
+			im.Close()
+		}
+	}
+	var disks []volume.Disk
+	for _, p := range paths {
+		im, err := image.Open(p)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		log.Debugf("%s: %s, %d bytes", p, im.Format(), im.Size())
+		ims = append(ims, im)
+		disks = append(disks, im)
+	}
+	vols, err := volume.List(disks...)
+	if err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	return ims, vols, nil
 }
 
 // FS returns the tree a verb reads: one volume's filesystem when sel is
