@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coldcase-dfir/coldcase/internal/testenv"
 )
@@ -221,4 +222,69 @@ func FuzzFS(f *testing.F) {
 		})
 		fs.Deleted()
 	})
+}
+
+// Deleted walks every live directory; on a tree whose directory points
+// back at its ancestor it must still end, listing each directory once.
+func TestHostileDeletedOnCycle(t *testing.T) {
+	img := rustFat12(t)
+	f := openBytes(t, img)
+	want, err := f.Deleted()
+	if err != nil {
+		t.Fatal(err)
+	}
+	very := f.nodeOf(t, "very")
+	long := f.nodeOf(t, "very/long")
+	binary.LittleEndian.PutUint16(img[long.off+26:], uint16(very.cluster))
+	f = openBytes(t, img)
+	done := make(chan struct{})
+	var got []string
+	go func() {
+		defer close(done)
+		del, _ := f.Deleted()
+		for _, d := range del {
+			got = append(got, d.Path)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Deleted does not end on a cyclic tree")
+	}
+	// very/long's own subtree is now unreachable; nothing may be listed twice.
+	seen := map[string]bool{}
+	for _, p := range got {
+		if seen[p] {
+			t.Errorf("%q listed twice", p)
+		}
+		seen[p] = true
+	}
+	if len(got) > len(want) {
+		t.Errorf("cyclic tree lists %d deleted entries, the clean one %d", len(got), len(want))
+	}
+}
+
+// A directory slot whose first cluster is 0 (the FAT12/16 root's alias,
+// only valid in "..") or 1 (reserved) or past the data area must not be
+// read as the root or as clusters before the data area.
+func TestHostileDirectoryFirstCluster(t *testing.T) {
+	for _, c := range []uint16{0, 1, 0xff5} {
+		img := rustFat12(t)
+		f := openBytes(t, img)
+		long := f.nodeOf(t, "very/long")
+		binary.LittleEndian.PutUint16(img[long.off+26:], c)
+		f = openBytes(t, img)
+		ents, err := f.ReadDir("very/long")
+		t.Logf("cluster %#x: %d entries, %v", c, len(ents), err)
+		if err == nil {
+			root, _ := f.ReadDir(".")
+			if len(ents) == len(root) && len(ents) > 0 && ents[0].Name() == root[0].Name() {
+				t.Errorf("cluster %d: very/long lists the root directory", c)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrLoop) {
+			t.Errorf("cluster %d: %v, want ErrCorrupt or ErrLoop", c, err)
+		}
+	}
 }

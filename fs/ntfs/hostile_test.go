@@ -177,3 +177,28 @@ func FuzzNTFS(f *testing.F) {
 		})
 	})
 }
+
+// Reparse targets and index names come from the volume: neither may name
+// a path outside it or a path element io/fs cannot hold.
+func TestHostileNames(t *testing.T) {
+	f := &FS{}
+	for _, in := range []string{`\??\C:\..\..\etc\passwd`, `\??\C:\a\..\..\b`, `..\x`, `\??\Volume{0d3e}\x`, `\\?\UNC\host\x`} {
+		if got, ok := f.localTarget(in); ok {
+			t.Errorf("localTarget(%q) = %q, accepted", in, got)
+		}
+	}
+	for in, want := range map[string]string{`\??\D:\a\.\b\\c\`: "a/b/c", `/x//y/`: "x/y"} {
+		if got, ok := f.localTarget(in); !ok || got != want {
+			t.Errorf("localTarget(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+	for _, in := range []string{"", ".", "..", "a/b", "a\x00b", "../x"} {
+		got := safeName(in)
+		if !iofs.ValidPath(got) || strings.Contains(got, "/") || got == "." {
+			t.Errorf("safeName(%q) = %q, not one path element", in, got)
+		}
+	}
+	if got := safeName("Résumé.txt"); got != "Résumé.txt" {
+		t.Errorf("safeName changed a valid name: %q", got)
+	}
+}

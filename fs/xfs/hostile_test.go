@@ -165,6 +165,31 @@ func TestHostileDirectoryCycle(t *testing.T) {
 	if _, err := x.Stat("deep/a/b/c/a/b/c/a/b/c/a"); err != nil {
 		t.Errorf("path through the cycle: %v", err)
 	}
+	// Winding through it deeper than any real path could go is refused.
+	within(t, 10*time.Second, func() {
+		_, err := x.Stat("deep" + strings.Repeat("/a/b/c", 700))
+		wantErr(t, err, "deeper than 2048 directories")
+	})
+	// A directory opened inside the cycle pages its entries one at a time
+	// and still types the way back as irregular.
+	d, err := x.Open("deep/a/b/c/a/b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for {
+		e, err := d.(iofs.ReadDirFile).ReadDir(1)
+		if err == io.EOF {
+			break
+		}
+		if err != nil || len(e) != 1 {
+			t.Fatalf("ReadDir(1) = %v, %v", e, err)
+		}
+		got = append(got, e[0].Name()+":"+e[0].Type().String())
+	}
+	if strings.Join(got, ",") != "c:?---------" {
+		t.Errorf("entries of the cyclic directory: %q", got)
+	}
 }
 
 func TestHostileInodeNumbers(t *testing.T) {
