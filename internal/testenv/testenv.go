@@ -57,6 +57,17 @@ func PeerData(t testing.TB, rel string) string {
 	return p
 }
 
+// PeerFile returns the bytes of a file under the peer data, skipping or
+// failing as PeerData does.
+func PeerFile(t testing.TB, rel string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(PeerData(t, rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // NeedTool skips the test when one of the named commands is not on PATH
 // (sbin folders included). In CI (CI=true) a missing tool fails instead,
 // because .ci/install-deps should have installed it.
