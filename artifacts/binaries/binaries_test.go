@@ -23,18 +23,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func peerBytes(t *testing.T, rel string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(testenv.PeerData(t, rel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // log2timeline/plaso@4ea03ef9:tests/parsers/pe.py#L22-69
 func TestPeerPlasoTestPE(t *testing.T) {
-	info, err := ReadPE(peerBytes(t, "binaries/plaso/test_pe.exe"))
+	info, err := ReadPE(testenv.PeerFile(t, "binaries/plaso/test_pe.exe"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +45,7 @@ func TestPeerPlasoTestPE(t *testing.T) {
 
 // log2timeline/plaso@4ea03ef9:tests/parsers/pe.py#L102-170
 func TestPeerPlasoWevtDLL(t *testing.T) {
-	info, err := ReadPE(peerBytes(t, "binaries/plaso/wrc-test-wevt_template.dll"))
+	info, err := ReadPE(testenv.PeerFile(t, "binaries/plaso/wrc-test-wevt_template.dll"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,8 +259,8 @@ func TestCapabilitiesMatchGetcap(t *testing.T) {
 func md5hex(b []byte) string { s := md5.Sum(b); return hex.EncodeToString(s[:]) }
 
 func guest(t *testing.T) fstest.MapFS {
-	elfBytes := peerBytes(t, "binaries/pyelftools/sample_exe64.elf")
-	peBytes := peerBytes(t, "binaries/plaso/test_pe.exe")
+	elfBytes := testenv.PeerFile(t, "binaries/pyelftools/sample_exe64.elf")
+	peBytes := testenv.PeerFile(t, "binaries/plaso/test_pe.exe")
 	mt := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	f := func(b []byte, mode os.FileMode) *fstest.MapFile {
 		return &fstest.MapFile{Data: b, Mode: mode, ModTime: mt}

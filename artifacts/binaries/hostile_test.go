@@ -16,7 +16,7 @@ import (
 )
 
 func TestTruncatedAndCorrupt(t *testing.T) {
-	elfData := peerBytes(t, "binaries/pyelftools/sample_exe64.elf")
+	elfData := testenv.PeerFile(t, "binaries/pyelftools/sample_exe64.elf")
 	for _, n := range []int{52, 64, 100, 600, 2000, len(elfData) - 1} {
 		info, err := ReadELF(bytes.NewReader(elfData[:n]), int64(n))
 		if err != nil {
@@ -38,7 +38,7 @@ func TestTruncatedAndCorrupt(t *testing.T) {
 	if info, err := ReadELF(bytes.NewReader(bad), int64(len(bad))); err != nil || len(info.Errors) == 0 {
 		t.Errorf("huge phnum: %+v %v", info, err)
 	}
-	pe := peerBytes(t, "binaries/plaso/test_pe.exe")
+	pe := testenv.PeerFile(t, "binaries/plaso/test_pe.exe")
 	for _, n := range []int{64, 300, 1024, 2000} {
 		ReadPE(pe[:n]) // must not panic; errors are fine
 	}

@@ -100,10 +100,7 @@ func TestPeerDissectApt(t *testing.T) {
 }
 
 func TestPeerDissectYum(t *testing.T) {
-	b, err := os.ReadFile(testenv.PeerData(t, "artifacts/dissect/yum.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := testenv.PeerFile(t, "artifacts/dissect/yum.log")
 	// dissect tests/plugins/os/unix/linux/redhat/test_yum.py#L17-58: 5 records, year from mtime 1704067199;
 	// newest-first results[0] = 2023-12-16 04:41:34 UTC install unzip-6.0-24.el7_9.x86_64 (the last line),
 	// results[-1] = 2023-12-16 04:41:22 UTC install unzip-6.0-24.el7_9.x86_64 (the first line).

@@ -158,10 +158,7 @@ func TestPeerPlasoSSH(t *testing.T) {
 // TestPeerDissectSecure runs the whole extractor over dissect's RHEL secure
 // file placed at /var/log/secure with the mtime the peer test gives it.
 func TestPeerDissectSecure(t *testing.T) {
-	b, err := os.ReadFile(testenv.PeerData(t, "artifacts/dissect/secure"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := testenv.PeerFile(t, "artifacts/dissect/secure")
 	fsys := fstest.MapFS{
 		"var/log/secure": {Data: b, Mode: 0o600, ModTime: time.Date(2022, 6, 1, 0, 0, 0, 0, time.UTC)},
 	}

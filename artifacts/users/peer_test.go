@@ -9,18 +9,9 @@ import (
 	"github.com/coldcase-dfir/coldcase/internal/testenv"
 )
 
-func peer(t *testing.T, rel string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(testenv.PeerData(t, rel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // fox-it/dissect.target@28082eb0:tests/plugins/os/unix/test_users.py#L14-27
 func TestPeerDissectPasswd(t *testing.T) {
-	pw, errs := ParsePasswd(peer(t, "artifacts/dissect/passwd"))
+	pw, errs := ParsePasswd(testenv.PeerFile(t, "artifacts/dissect/passwd"))
 	if len(errs) != 0 {
 		t.Fatalf("warnings: %v", errs)
 	}
@@ -35,7 +26,7 @@ func TestPeerDissectPasswd(t *testing.T) {
 
 // Velocidex/velociraptor@cd02ac66:artifacts/testdata/server/testcases/linux_passwd.out.yaml#L1-192
 func TestPeerVelociraptorPasswd(t *testing.T) {
-	pw, errs := ParsePasswd(peer(t, "artifacts/velociraptor/passwd"))
+	pw, errs := ParsePasswd(testenv.PeerFile(t, "artifacts/velociraptor/passwd"))
 	if len(errs) != 0 {
 		t.Fatalf("warnings: %v", errs)
 	}
@@ -56,7 +47,7 @@ func TestPeerVelociraptorPasswd(t *testing.T) {
 
 // Velocidex/velociraptor@cd02ac66:artifacts/testdata/server/testcases/linux_passwd.out.yaml#L194-470
 func TestPeerVelociraptorGroup(t *testing.T) {
-	gs, errs := ParseGroup(peer(t, "artifacts/velociraptor/group"))
+	gs, errs := ParseGroup(testenv.PeerFile(t, "artifacts/velociraptor/group"))
 	if len(errs) != 0 {
 		t.Fatalf("warnings: %v", errs)
 	}
@@ -81,7 +72,7 @@ func TestPeerVelociraptorGroup(t *testing.T) {
 
 // fox-it/dissect.target@28082eb0:tests/plugins/os/unix/test_shadow.py#L18-40
 func TestPeerDissectShadow(t *testing.T) {
-	sh, errs := ParseShadow(peer(t, "artifacts/dissect/shadow"))
+	sh, errs := ParseShadow(testenv.PeerFile(t, "artifacts/dissect/shadow"))
 	if len(errs) != 0 {
 		t.Fatalf("warnings: %v", errs)
 	}

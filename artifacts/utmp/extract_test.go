@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -14,15 +13,6 @@ import (
 	"github.com/coldcase-dfir/coldcase/internal/testenv"
 	"github.com/coldcase-dfir/coldcase/timeline"
 )
-
-func peer(t *testing.T, rel string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(testenv.PeerData(t, rel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 func gz(t *testing.T, b []byte) []byte {
 	var buf bytes.Buffer
@@ -50,11 +40,11 @@ func TestRunRotationsAndWarnings(t *testing.T) {
 	fsys := fstest.MapFS{
 		// The current wtmp is the x86-64 sample, wtmp.1 plaso's, wtmp.2.gz
 		// the corrupted one compressed: three files, oldest first.
-		"var/log/wtmp":      {Data: peer(t, "artifacts/plaso/utmp/utmp_x86_64")},
-		"var/log/wtmp.1":    {Data: peer(t, "artifacts/plaso/utmp/wtmp.1")},
-		"var/log/wtmp.2.gz": {Data: gz(t, peer(t, "artifacts/plaso/utmp/utmp_corrupted"))},
-		"var/log/btmp":      {Data: peer(t, "artifacts/dissect/btmp-ipv6")},
-		"var/run/utmp":      {Data: peer(t, "artifacts/plaso/utmp/utmp_aarch64")},
+		"var/log/wtmp":      {Data: testenv.PeerFile(t, "artifacts/plaso/utmp/utmp_x86_64")},
+		"var/log/wtmp.1":    {Data: testenv.PeerFile(t, "artifacts/plaso/utmp/wtmp.1")},
+		"var/log/wtmp.2.gz": {Data: gz(t, testenv.PeerFile(t, "artifacts/plaso/utmp/utmp_corrupted"))},
+		"var/log/btmp":      {Data: testenv.PeerFile(t, "artifacts/dissect/btmp-ipv6")},
+		"var/run/utmp":      {Data: testenv.PeerFile(t, "artifacts/plaso/utmp/utmp_aarch64")},
 	}
 	sum, evs, warns := run(t, fsys)
 	var paths []string
@@ -109,7 +99,7 @@ func TestRunRotationsAndWarnings(t *testing.T) {
 
 func TestRunLastlogNames(t *testing.T) {
 	fsys := fstest.MapFS{
-		"var/log/lastlog": {Data: peer(t, "artifacts/dissect/lastlog")},
+		"var/log/lastlog": {Data: testenv.PeerFile(t, "artifacts/dissect/lastlog")},
 		"etc/passwd": {Data: []byte("root:x:0:0:root:/root:/bin/bash\n" +
 			"# a comment\nbroken line\nuser:x:1000:1000::/home/user:/bin/bash\n")},
 	}
@@ -139,7 +129,7 @@ func TestRunEmptyTree(t *testing.T) {
 }
 
 func TestLastlogLimit(t *testing.T) {
-	b := peer(t, "artifacts/dissect/lastlog")
+	b := testenv.PeerFile(t, "artifacts/dissect/lastlog")
 	old := MaxLastlogBytes
 	MaxLastlogBytes = 292 * 500 // between UID 0 and UID 1000
 	defer func() { MaxLastlogBytes = old }()
@@ -166,7 +156,7 @@ func TestRunBzip2Rotation(t *testing.T) {
 	testenv.NeedTool(t, "bzip2")
 	p, _ := testenv.LookPath("bzip2")
 	cmd := exec.Command(p, "-c")
-	cmd.Stdin = bytes.NewReader(peer(t, "artifacts/dissect/btmp-ipv6"))
+	cmd.Stdin = bytes.NewReader(testenv.PeerFile(t, "artifacts/dissect/btmp-ipv6"))
 	bz, err := cmd.Output()
 	if err != nil {
 		t.Fatal(err)

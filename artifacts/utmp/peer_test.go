@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"os"
 	"testing"
 	"time"
 
@@ -15,10 +14,7 @@ import (
 // offsets of corrupt ones.
 func readAll(t *testing.T, rel string) (*Reader, []*Record, []int64) {
 	t.Helper()
-	b, err := os.ReadFile(testenv.PeerData(t, rel))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := testenv.PeerFile(t, rel)
 	r, err := NewReader(bytesReaderAt(b), int64(len(b)))
 	if err != nil {
 		t.Fatal(err)
@@ -204,10 +200,7 @@ func TestPeerLastlog(t *testing.T) {
 	// fox-it/dissect.target@28082eb0:tests/plugins/os/unix/log/test_lastlog.py#L14-43:
 	// 3 records: uid 1001 2021-12-08T16:14:06Z pts/0 127.0.0.1; uid 0
 	// 2021-12-08T16:20:23Z tty1; uid 1000 2022-12-07T16:33:30Z tty1.
-	b, err := os.ReadFile(testenv.PeerData(t, "artifacts/dissect/lastlog"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := testenv.PeerFile(t, "artifacts/dissect/lastlog")
 	lr, err := NewLastlogReader(bytesReaderAt(b), int64(len(b)))
 	if err != nil {
 		t.Fatal(err)
