@@ -61,7 +61,10 @@ func run(t *testing.T, f *fakeAWS, o snapshot.Options) (string, *snapshot.Acquis
 		t.Fatal(err)
 	}
 	var logs []string
-	a.Log = func(act snapshot.Action) { logs = append(logs, act.Detail+" "+act.Error); t.Log(act.Time.Format("15:04:05.000"), act.Step, act.Detail) }
+	a.Log = func(act snapshot.Action) {
+		logs = append(logs, act.Detail+" "+act.Error)
+		t.Log(act.Time.Format("15:04:05.000"), act.Step, act.Detail)
+	}
 	err = snapshot.Acquire(context.Background(), p, a)
 	return dir, a, logs, err
 }

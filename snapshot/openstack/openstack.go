@@ -50,6 +50,7 @@ type Clients struct {
 	Network  *gophercloud.ServiceClient
 	Volume   *gophercloud.ServiceClient
 	Image    *gophercloud.ServiceClient
+	Missing  []string // services not found in the catalog, and why
 }
 
 // Connect authenticates from clouds.yaml (cloud != "") or the OS_*
@@ -95,9 +96,23 @@ func NewClients(pc *gophercloud.ProviderClient, eo gophercloud.EndpointOpts) (*C
 	if c.Image, err = gopenstack.NewImageV2(pc, eo); err != nil {
 		return nil, fmt.Errorf("image service: %w", err)
 	}
-	c.Compute, _ = gopenstack.NewComputeV2(pc, eo)
-	c.Network, _ = gopenstack.NewNetworkV2(pc, eo)
-	c.Volume, _ = gopenstack.NewBlockStorageV3(pc, eo)
+	// The others are optional: a failure leaves the client nil and the
+	// step that needs it says so.
+	if sc, err := gopenstack.NewComputeV2(pc, eo); err == nil {
+		c.Compute = sc
+	} else {
+		c.Missing = append(c.Missing, "compute: "+err.Error())
+	}
+	if sc, err := gopenstack.NewNetworkV2(pc, eo); err == nil {
+		c.Network = sc
+	} else {
+		c.Missing = append(c.Missing, "network: "+err.Error())
+	}
+	if sc, err := gopenstack.NewBlockStorageV3(pc, eo); err == nil {
+		c.Volume = sc
+	} else {
+		c.Missing = append(c.Missing, "block-storage: "+err.Error())
+	}
 	return c, nil
 }
 
@@ -198,9 +213,9 @@ func errReqID(err error) string {
 	return ""
 }
 
-func need(c *gophercloud.ServiceClient, what string) error {
+func (p *Provider) need(c *gophercloud.ServiceClient, what string) error {
 	if c == nil {
-		return fmt.Errorf("no %s service in the catalog", what)
+		return fmt.Errorf("no usable %s service in the catalog (%s)", what, strings.Join(p.c.Missing, "; "))
 	}
 	return nil
 }
@@ -209,7 +224,7 @@ func (p *Provider) Lookup(ctx context.Context, a *snapshot.Acquisition) error {
 	if u, pr := p.c.Identity(); u != "" || pr != "" {
 		a.SetOperator(u, pr)
 	}
-	if err := need(p.c.Compute, "compute"); err != nil {
+	if err := p.need(p.c.Compute, "compute"); err != nil {
 		return err
 	}
 	var body struct{ Server server }
@@ -272,7 +287,7 @@ func (p *Provider) backing() string {
 }
 
 func (p *Provider) Quarantine(ctx context.Context, a *snapshot.Acquisition) error {
-	if err := need(p.c.Network, "network"); err != nil {
+	if err := p.need(p.c.Network, "network"); err != nil {
 		a.Record("quarantine ports", "", err)
 		return err
 	}
@@ -377,7 +392,7 @@ func (p *Provider) Snapshot(ctx context.Context, a *snapshot.Acquisition) error 
 		a.SetSource(func(s *snapshot.Source) { s.Images = append(s.Images, out.ImageID) })
 		return nil
 	}
-	if err := need(p.c.Volume, "block-storage"); err != nil {
+	if err := p.need(p.c.Volume, "block-storage"); err != nil {
 		return err
 	}
 	for _, v := range p.server.Volumes {
