@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf16"
+
+	"github.com/coldcase-dfir/coldcase/fs/internal/fsutil"
 )
 
 const (
@@ -154,21 +156,6 @@ func lowerASCII(b []byte) {
 	}
 }
 
-// safeName keeps a name usable as one io/fs path element. A valid FAT
-// never holds these; hostile images may.
-func safeName(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r == '/' || r == 0 {
-			return '\uFFFD'
-		}
-		return r
-	}, s)
-	if s == "" || s == "." || s == ".." {
-		s = "\uFFFD" + s
-	}
-	return s
-}
-
 // parseDir decodes the slots of one directory. slotOff maps a slot index
 // to its byte offset in the volume (slots of a directory are contiguous
 // only within a cluster), which also gives the TSK inode of an entry.
@@ -254,7 +241,7 @@ func parseDir(buf []byte, slotOff func(int) int64, b *bpb) *dirListing {
 				n.name = firstUnknown(n.name)
 			}
 		}
-		n.name = safeName(n.name)
+		n.name = fsutil.SafeName(n.name)
 		if deleted {
 			l.deleted = append(l.deleted, n)
 		} else {

@@ -62,19 +62,11 @@ func buildImage(t testing.TB, bits int) string {
 
 func openImage(t testing.TB, path string) *FS {
 	t.Helper()
-	fh, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fh.Close() })
-	fi, err := fh.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !Probe(fh, fi.Size()) {
+	fh, size := testenv.OpenImage(t, path)
+	if !Probe(fh, size) {
 		t.Fatalf("Probe(%s) = false", path)
 	}
-	f, err := Open(fh, fi.Size())
+	f, err := Open(fh, size)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"path"
 
 	cfs "github.com/coldcase-dfir/coldcase/fs"
+	"github.com/coldcase-dfir/coldcase/fs/internal/fsutil"
 )
 
 // Deleted lists MFT entries that are not in use but still hold their
@@ -42,9 +43,9 @@ func (f *FS) Deleted() ([]cfs.DeletedEntry, error) {
 		}
 		p := fmt.Sprintf("$OrphanFiles/OrphanFile-%d", id)
 		if n.fnName != "" {
-			p = "$OrphanFiles/" + safeName(n.fnName)
+			p = "$OrphanFiles/" + fsutil.SafeName(n.fnName)
 			if dp, ok := f.dirPath(n.fnPar, dirs, 0); ok {
-				p = path.Join(dp, safeName(n.fnName))
+				p = path.Join(dp, fsutil.SafeName(n.fnName))
 			}
 		}
 		out = append(out, cfs.DeletedEntry{Path: p, Stat: *n.st})
@@ -68,7 +69,7 @@ func (f *FS) dirPath(id int64, memo map[int64]string, depth int) (string, bool) 
 	if !ok {
 		return "", false
 	}
-	p := path.Join(pp, safeName(n.fnName))
+	p := path.Join(pp, fsutil.SafeName(n.fnName))
 	if len(memo) < 1<<16 {
 		memo[id] = p
 	}

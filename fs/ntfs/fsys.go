@@ -97,7 +97,7 @@ func (f *FS) listing(id int64) ([]dirent, error) {
 			if fn.NameType().Value == nameTypeDOS || ref < 0 || ref >= f.mftCount {
 				continue
 			}
-			d := dirent{name: safeName(fn.Name()), id: ref}
+			d := dirent{name: fsutil.SafeName(fn.Name()), id: ref}
 			if !seen[d] {
 				seen[d] = true
 				out = append(out, d)
@@ -120,21 +120,6 @@ func (f *FS) listing(id int64) ([]dirent, error) {
 	f.lcN += len(out)
 	f.lcMu.Unlock()
 	return out, nil
-}
-
-// safeName keeps a name usable as one io/fs path element; valid NTFS
-// names never need this, hostile ones may.
-func safeName(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r == '/' || r == 0 {
-			return '\uFFFD'
-		}
-		return r
-	}, s)
-	if s == "" || s == "." || s == ".." {
-		s = "\uFFFD" + s
-	}
-	return s
 }
 
 // stat builds the metadata of entry id as reached by name from parent.

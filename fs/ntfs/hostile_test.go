@@ -13,6 +13,7 @@ import (
 	"unicode/utf16"
 
 	cfs "github.com/coldcase-dfir/coldcase/fs"
+	"github.com/coldcase-dfir/coldcase/fs/internal/fsutil"
 	"github.com/coldcase-dfir/coldcase/internal/testenv"
 )
 
@@ -193,12 +194,12 @@ func TestHostileNames(t *testing.T) {
 		}
 	}
 	for _, in := range []string{"", ".", "..", "a/b", "a\x00b", "../x"} {
-		got := safeName(in)
+		got := fsutil.SafeName(in)
 		if !iofs.ValidPath(got) || strings.Contains(got, "/") || got == "." {
-			t.Errorf("safeName(%q) = %q, not one path element", in, got)
+			t.Errorf("fsutil.SafeName(%q) = %q, not one path element", in, got)
 		}
 	}
-	if got := safeName("Résumé.txt"); got != "Résumé.txt" {
-		t.Errorf("safeName changed a valid name: %q", got)
+	if got := fsutil.SafeName("Résumé.txt"); got != "Résumé.txt" {
+		t.Errorf("SafeName changed a valid name: %q", got)
 	}
 }

@@ -70,16 +70,11 @@ func buildImage(t testing.TB) string {
 
 func openFile(t testing.TB, p string) *FS {
 	t.Helper()
-	fh, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fh.Close() })
-	fi, _ := fh.Stat()
-	if got := cfs.Detect(fh, fi.Size()); got != "ntfs" {
+	fh, size := testenv.OpenImage(t, p)
+	if got := cfs.Detect(fh, size); got != "ntfs" {
 		t.Fatalf("Detect = %q", got)
 	}
-	f, err := Open(fh, fi.Size())
+	f, err := Open(fh, size)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,33 +6,11 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/coldcase-dfir/coldcase/internal/testenv"
 )
-
-// heapPeak samples the live heap until stop is called.
-func heapPeak() (stop func() uint64) {
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	go func() {
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapAlloc > peak.Load() {
-				peak.Store(ms.HeapAlloc)
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-	}()
-	return func() uint64 { close(done); return peak.Load() }
-}
 
 // BenchmarkWalkStat walks and stats every object of a 100k-file image and
 // compares with independent listers on the same image in the same run.
@@ -77,7 +55,7 @@ func BenchmarkWalkStat(b *testing.B) {
 	walk() // warm the OS page cache for every reader alike
 
 	runtime.GC()
-	stop := heapPeak()
+	stop := testenv.TrackHeap()
 	b.ResetTimer()
 	start := time.Now()
 	var n int

@@ -62,16 +62,8 @@ func buildImage(t testing.TB, variant string) string {
 
 func openImage(t testing.TB, img string) *FS {
 	t.Helper()
-	f, err := os.Open(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	fi, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	x, err := Open(f, fi.Size())
+	f, size := testenv.OpenImage(t, img)
+	x, err := Open(f, size)
 	if err != nil {
 		t.Fatal(err)
 	}

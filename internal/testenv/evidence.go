@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ulikunitz/xz"
 )
@@ -88,4 +89,42 @@ func Fls(t testing.TB, image string, extra ...string) []BodyLine {
 		t.Fatalf("fls: %v", err)
 	}
 	return lines
+}
+
+// OpenImage opens an image file for reading, closed when the test ends,
+// and returns it with its size.
+func OpenImage(t testing.TB, path string) (*os.File, int64) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, fi.Size()
+}
+
+// Versus times ours and then the independent tool on the same input in
+// each of b.N iterations, and reports ours' time over the tool's as
+// metric (below 1: we are faster).
+func Versus(b *testing.B, metric string, ours func(), tool string, args ...string) {
+	b.Helper()
+	NeedTool(b, tool)
+	p, _ := LookPath(tool)
+	var us, them time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		ours()
+		us += time.Since(t0)
+		t1 := time.Now()
+		if out, err := exec.Command(p, args...).CombinedOutput(); err != nil {
+			b.Fatalf("%s %v: %v\n%s", tool, args, err, out)
+		}
+		them += time.Since(t1)
+	}
+	b.ReportMetric(float64(us)/float64(them), metric)
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	iofs "io/fs"
 	"path"
+	"strings"
 	"time"
 
 	cfs "github.com/coldcase-dfir/coldcase/fs"
@@ -113,4 +114,20 @@ func (c *Cursor) Move(offset int64, whence int, size int64) (int64, error) {
 	}
 	c.Pos = offset
 	return offset, nil
+}
+
+// SafeName keeps a name read from a directory usable as one io/fs path
+// element: '/' and NUL become U+FFFD, and "", "." and ".." get a U+FFFD
+// prefix. Valid filesystems never need this; hostile ones may.
+func SafeName(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '/' || r == 0 {
+			return '\uFFFD'
+		}
+		return r
+	}, s)
+	if s == "" || s == "." || s == ".." {
+		s = "\uFFFD" + s
+	}
+	return s
 }
