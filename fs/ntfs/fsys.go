@@ -63,11 +63,7 @@ func (f *FS) listing(id int64) ([]dirent, error) {
 		return l, nil
 	}
 	f.lcMu.Unlock()
-	e, err := f.entry(id)
-	if err != nil {
-		return nil, err
-	}
-	as, err := f.attrs(id, e)
+	e, as, err := f.entryAttrs(id)
 	if err != nil {
 		return nil, err
 	}
@@ -124,11 +120,7 @@ func (f *FS) listing(id int64) ([]dirent, error) {
 
 // stat builds the metadata of entry id as reached by name from parent.
 func (f *FS) stat(id int64, name string, parent int64) (*node, error) {
-	e, err := f.entry(id)
-	if err != nil {
-		return nil, err
-	}
-	as, err := f.attrs(id, e)
+	e, as, err := f.entryAttrs(id)
 	if err != nil {
 		return nil, err
 	}
@@ -393,14 +385,10 @@ func (f *FS) openNode(n *node, name string) (*File, error) {
 	if n.st.Size < 0 || n.st.Size > 1<<44 {
 		return nil, &iofs.PathError{Op: "open", Path: name, Err: fmt.Errorf("ntfs: MFT entry %d: $DATA size %d: %w", n.id, n.st.Size, ErrCorrupt)}
 	}
-	e, err := f.entry(n.id)
-	if err != nil {
-		return nil, &iofs.PathError{Op: "open", Path: name, Err: err}
-	}
 	// go-ntfs sizes its LZNT1 buffers by the compression unit (2^unit
 	// clusters); Windows only writes 4. Refuse what would allocate huge
 	// buffers before handing the stream over.
-	as, err := f.attrs(n.id, e)
+	e, as, err := f.entryAttrs(n.id)
 	if err != nil {
 		return nil, &iofs.PathError{Op: "open", Path: name, Err: err}
 	}

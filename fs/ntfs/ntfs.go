@@ -259,6 +259,16 @@ func (f *FS) entry(id int64) (*parser.MFT_ENTRY, error) {
 	return e, err
 }
 
+// entryAttrs reads MFT entry id and its attributes.
+func (f *FS) entryAttrs(id int64) (*parser.MFT_ENTRY, []*parser.NTFS_ATTRIBUTE, error) {
+	e, err := f.entry(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	as, err := f.attrs(id, e)
+	return e, as, err
+}
+
 // attrs lists an entry's attributes (with $ATTRIBUTE_LIST expanded).
 func (f *FS) attrs(id int64, e *parser.MFT_ENTRY) ([]*parser.NTFS_ATTRIBUTE, error) {
 	var out []*parser.NTFS_ATTRIBUTE
@@ -293,11 +303,7 @@ func (f *FS) attrContent(id int64, a *parser.NTFS_ATTRIBUTE, max int64) ([]byte,
 }
 
 func (f *FS) volumeLabel() (string, error) {
-	e, err := f.entry(volumeEntry)
-	if err != nil {
-		return "", err
-	}
-	as, err := f.attrs(volumeEntry, e)
+	_, as, err := f.entryAttrs(volumeEntry)
 	if err != nil {
 		return "", err
 	}
