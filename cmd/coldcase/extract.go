@@ -85,7 +85,7 @@ overwritten. Arguments starting with "/" are guest paths.`,
 			defer mf.Close()
 			enc := json.NewEncoder(mf)
 			x := &extractor{fsys: fsys, dir: dir}
-			n := 0
+			n, failed := 0, 0
 			for _, p := range paths {
 				err := walkFiles(fsys, p, true, func(err error) { log.Warn(err) }, func(gp string, fi iofs.FileInfo) error {
 					rec := x.one(gp, fi)
@@ -98,10 +98,15 @@ overwritten. Arguments starting with "/" are guest paths.`,
 					return enc.Encode(rec)
 				})
 				if err != nil {
-					return err
+					// A path missing from the guest must not stop the others.
+					log.Errorf("%s: %v", escape(p), err)
+					failed++
 				}
 			}
 			log.Infof("extracted %d objects into %s", n, dir)
+			if failed > 0 {
+				return fmt.Errorf("%d of %d paths could not be extracted", failed, len(paths))
+			}
 			return nil
 		},
 	}
