@@ -7,6 +7,7 @@ import (
 	"io"
 	iofs "io/fs"
 	"path"
+	"sort"
 	"sync"
 	"time"
 )
@@ -119,6 +120,24 @@ func (e *Env) OpenLogFile(source, name string) (*LogFile, error) {
 		return fail(err)
 	}
 	return &LogFile{ReadCloser: rc, Info: fi, FileWarnings: w}, nil
+}
+
+// FilesIn lists the entries of a guest folder that are not folders
+// (files, symlinks, …) as sorted guest paths ("/etc/cron.d/backup").
+func FilesIn(fsys iofs.FS, dir string) ([]string, error) {
+	dir = path.Clean("/" + dir)
+	ents, err := iofs.ReadDir(fsys, trimSlash(dir))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		if !e.IsDir() {
+			out = append(out, path.Join(dir, e.Name()))
+		}
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
 // OpenReaderAt opens a file of the guest (p relative to its root) for

@@ -184,3 +184,24 @@ func TestOpenReaderAt(t *testing.T) {
 		t.Errorf("read-only file: %v", err)
 	}
 }
+
+func TestFilesIn(t *testing.T) {
+	fsys := fstest.MapFS{
+		"etc/cron.d/zz":        {Data: []byte("x")},
+		"etc/cron.d/backup":    {Data: []byte("x")},
+		"etc/cron.d/link":      {Data: []byte("zz"), Mode: iofs.ModeSymlink},
+		"etc/cron.d/sub/inner": {Data: []byte("x")},
+	}
+	for _, dir := range []string{"/etc/cron.d", "etc/cron.d/", "/etc//cron.d/."} {
+		got, err := FilesIn(fsys, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "/etc/cron.d/backup /etc/cron.d/link /etc/cron.d/zz"; strings.Join(got, " ") != want {
+			t.Errorf("FilesIn(%q) = %v, want %s", dir, got, want)
+		}
+	}
+	if got, err := FilesIn(fsys, "/etc/missing"); !errors.Is(err, iofs.ErrNotExist) || got != nil {
+		t.Errorf("missing folder: %v %v", got, err)
+	}
+}

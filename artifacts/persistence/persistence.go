@@ -24,7 +24,6 @@ import (
 	"errors"
 	iofs "io/fs"
 	"path"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -276,20 +275,10 @@ func (x *extraction) lineErrs(p string, errs []LineError) {
 
 // files lists the regular files (or symlinks) of a folder, sorted.
 func (x *extraction) files(dir string) []string {
-	ents, err := iofs.ReadDir(x.env.FS, users.Rel(dir))
-	if err != nil {
-		if !isNotExist(err) {
-			x.warn(dir, 0, err.Error())
-		}
-		return nil
+	out, err := artifacts.FilesIn(x.env.FS, dir)
+	if err != nil && !isNotExist(err) {
+		x.warn(dir, 0, err.Error())
 	}
-	var out []string
-	for _, e := range ents {
-		if !e.IsDir() {
-			out = append(out, path.Join(users.Abs(dir), e.Name()))
-		}
-	}
-	sort.Strings(out)
 	return out
 }
 

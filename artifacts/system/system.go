@@ -145,18 +145,10 @@ func (x *extraction) read(p string) ([]byte, bool) {
 	return data, true
 }
 
+// list lists the files of a guest folder (see artifacts.FilesIn); a folder
+// that cannot be read lists none.
 func (x *extraction) list(dir string) []string {
-	ents, err := iofs.ReadDir(x.env.FS, users.Rel(dir))
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, e := range ents {
-		if !e.IsDir() {
-			out = append(out, path.Join(users.Abs(dir), e.Name()))
-		}
-	}
-	sort.Strings(out)
+	out, _ := artifacts.FilesIn(x.env.FS, dir)
 	return out
 }
 
