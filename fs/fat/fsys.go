@@ -144,35 +144,31 @@ func lookup(l *dirListing, name string) *node {
 // resolve walks a path from the root. A directory whose chain starts at a
 // cluster already on the path is a cycle (a hostile or broken image).
 func (f *FS) resolve(op, name string) (*node, error) {
-	if !iofs.ValidPath(name) {
-		return nil, &iofs.PathError{Op: op, Path: name, Err: iofs.ErrInvalid}
-	}
-	n := f.root
-	if name == "." {
-		return n, nil
-	}
-	seen := map[uint32]bool{n.cluster: true}
-	for _, comp := range strings.Split(name, "/") {
-		if !n.isDir() {
-			return nil, &iofs.PathError{Op: op, Path: name, Err: fmt.Errorf("%s is not a directory: %w", n.name, iofs.ErrNotExist)}
-		}
-		l, err := f.listing(n)
-		if err != nil {
-			return nil, &iofs.PathError{Op: op, Path: name, Err: err}
-		}
-		c := lookup(l, comp)
-		if c == nil {
-			return nil, &iofs.PathError{Op: op, Path: name, Err: iofs.ErrNotExist}
-		}
-		if c.isDir() {
-			if seen[c.cluster] {
-				return nil, &iofs.PathError{Op: op, Path: name, Err: fmt.Errorf("fat: directory %q (inode %d, slot at %#x) reuses cluster %d of a parent: %w", c.name, c.inode, c.off, c.cluster, ErrLoop)}
+	w := fsutil.Walker[*node]{
+		Root:     func() (*node, error) { return f.root, nil },
+		IsDir:    (*node).isDir,
+		IsLink:   func(*node) bool { return false },
+		ReadLink: func(*node) (string, error) { return "", iofs.ErrInvalid },
+		Lookup: func(dir *node, comp string) (*node, error) {
+			l, err := f.listing(dir)
+			if err != nil {
+				return nil, err
 			}
-			seen[c.cluster] = true
-		}
-		n = c
+			if c := lookup(l, comp); c != nil {
+				return c, nil
+			}
+			return nil, iofs.ErrNotExist
+		},
+		Same: func(a, b *node) bool { return a.cluster == b.cluster },
+		Cycle: func(c *node, _ string) error {
+			return fmt.Errorf("fat: directory %q (inode %d, slot at %#x) reuses cluster %d of a parent: %w", c.name, c.inode, c.off, c.cluster, ErrLoop)
+		},
 	}
-	return n, nil
+	stack, err := w.Walk(op, name, true)
+	if err != nil {
+		return nil, err
+	}
+	return stack[len(stack)-1], nil
 }
 
 // Open opens a file or directory. FAT has no symlinks.

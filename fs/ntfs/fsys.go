@@ -248,7 +248,7 @@ func (f *FS) resolveDepth(op, name string, follow bool, depth int) (*node, error
 	if !iofs.ValidPath(name) {
 		return nil, &iofs.PathError{Op: op, Path: name, Err: iofs.ErrInvalid}
 	}
-	if depth > 40 {
+	if depth > fsutil.DefaultMaxHops {
 		return nil, &iofs.PathError{Op: op, Path: name, Err: fmt.Errorf("ntfs: too many levels of reparse points: %w", ErrLoop)}
 	}
 	n, err := f.stat(rootEntry, ".", rootEntry)

@@ -33,13 +33,13 @@ type Walker[N any] struct {
 	Lookup   func(dir N, name string) (N, error) // iofs.ErrNotExist when absent
 	ReadLink func(N) (string, error)
 	// Same, when set, makes a directory met again on the path from the
-	// root an error wrapping CycleErr.
-	Same func(a, b N) bool
+	// root an error: Cycle's, or one wrapping ErrCycle when Cycle is nil.
+	Same  func(a, b N) bool
+	Cycle func(again N, name string) error
 
 	MaxHops  int   // DefaultMaxHops when 0
 	MaxDepth int   // DefaultMaxDepth when 0
 	LoopErr  error // ErrLoop when nil
-	CycleErr error // ErrCycle when nil
 }
 
 // Walk returns the nodes from the root to name, root first. Errors are
@@ -105,9 +105,13 @@ func (w *Walker[N]) Walk(op, name string, follow bool) ([]N, error) {
 		}
 		if w.Same != nil && w.IsDir(next) {
 			for _, a := range stack {
-				if w.Same(a, next) {
-					return fail(fmt.Errorf("%w: %q is its own ancestor", or(w.CycleErr, ErrCycle), c))
+				if !w.Same(a, next) {
+					continue
 				}
+				if w.Cycle != nil {
+					return fail(w.Cycle(next, c))
+				}
+				return fail(fmt.Errorf("%w: %q is its own ancestor", ErrCycle, c))
 			}
 		}
 		if len(stack) >= maxDepth {
