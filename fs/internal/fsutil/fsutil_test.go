@@ -2,6 +2,7 @@ package fsutil
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	iofs "io/fs"
 	"strings"
@@ -97,7 +98,13 @@ func TestWalkCycle(t *testing.T) {
 	if _, err := walker(root).Walk("open", "a/b/again/b", true); !errors.Is(err, ErrCycle) {
 		t.Fatalf("err = %v, want ErrCycle", err)
 	}
+	mine := errors.New("cluster reused")
 	w := walker(root)
+	w.Cycle = func(n *node, name string) error { return fmt.Errorf("%s (%s): %w", name, n.name, mine) }
+	if _, err := w.Walk("open", "a/b/again", true); !errors.Is(err, mine) || !strings.Contains(err.Error(), "again (a)") {
+		t.Fatalf("err = %v, want the driver's cycle error", err)
+	}
+	w = walker(root)
 	w.Same = nil
 	w.MaxDepth = 10
 	if _, err := w.Walk("open", "a/b"+strings.Repeat("/again/b", 6), true); err == nil || !strings.Contains(err.Error(), "deeper than 10") {
