@@ -78,18 +78,29 @@ func sliceTable(title string, v reflect.Value) (table, bool) {
 		}
 		return t, true
 	}
-	var cols []int
+	var cols [][]int
 	t := table{title: title}
-	for i := 0; i < et.NumField(); i++ {
-		f := et.Field(i)
-		if !f.IsExported() || jsonName(f) == "-" {
-			continue
-		}
-		if isScalarType(f.Type) {
-			cols = append(cols, i)
-			t.header = append(t.header, jsonName(f))
+	// Embedded structs (users.User embeds PasswdEntry) contribute their
+	// fields as if declared in place.
+	var collect func(st reflect.Type, index []int)
+	collect = func(st reflect.Type, index []int) {
+		for i := 0; i < st.NumField(); i++ {
+			f := st.Field(i)
+			idx := append(append([]int(nil), index...), i)
+			if f.Anonymous && f.Type.Kind() == reflect.Struct {
+				collect(f.Type, idx)
+				continue
+			}
+			if !f.IsExported() || jsonName(f) == "-" {
+				continue
+			}
+			if isScalarType(f.Type) {
+				cols = append(cols, idx)
+				t.header = append(t.header, jsonName(f))
+			}
 		}
 	}
+	collect(et, nil)
 	if len(cols) == 0 {
 		return table{}, false
 	}
@@ -103,7 +114,7 @@ func sliceTable(title string, v reflect.Value) (table, bool) {
 		}
 		row := make([]string, len(cols))
 		for j, c := range cols {
-			row[j], _ = scalar(e.Field(c))
+			row[j], _ = scalar(e.FieldByIndex(c))
 			if row[j] != "" && row[j] != "0" && row[j] != "false" {
 				used[j] = true
 			}
