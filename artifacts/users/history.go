@@ -134,10 +134,17 @@ func ParseBashHistory(r io.Reader, mtime time.Time) ([]HistoryEntry, []LineError
 		}
 		add(HistoryEntry{Line: lr.n, TimeKind: TimeBefore, Command: l})
 	}
+	return endHistory(out, errs, lr, dropped, mtime)
+}
+
+// endHistory finishes a history parser's result: untimed entries get their
+// bound (boundUntimed), and the reader's errors and the count of commands
+// dropped past maxHistoryEntries are added to errs.
+func endHistory(out []HistoryEntry, errs []LineError, lr *lineReader, dropped int, mtime time.Time) ([]HistoryEntry, []LineError) {
 	boundUntimed(out, mtime)
 	errs = append(errs, lr.errors()...)
 	if dropped > 0 {
-		errs = append(errs, LineError{lr.n, strconv.Itoa(dropped) + " commands beyond the first 200000 dropped"})
+		errs = append(errs, LineError{lr.n, strconv.Itoa(dropped) + " commands beyond the first " + strconv.Itoa(maxHistoryEntries) + " dropped"})
 	}
 	return out, errs
 }
@@ -202,12 +209,7 @@ func ParseZshHistory(r io.Reader, mtime time.Time) ([]HistoryEntry, []LineError)
 		}
 		cont = more
 	}
-	boundUntimed(out, mtime)
-	errs = append(errs, lr.errors()...)
-	if dropped > 0 {
-		errs = append(errs, LineError{lr.n, strconv.Itoa(dropped) + " commands beyond the first 200000 dropped"})
-	}
-	return out, errs
+	return endHistory(out, errs, lr, dropped, mtime)
 }
 
 func unmetafy(s string) string {
@@ -264,12 +266,7 @@ func ParseFishHistory(r io.Reader, mtime time.Time) ([]HistoryEntry, []LineError
 			}
 		}
 	}
-	boundUntimed(out, mtime)
-	errs = append(errs, lr.errors()...)
-	if dropped > 0 {
-		errs = append(errs, LineError{lr.n, strconv.Itoa(dropped) + " commands beyond the first 200000 dropped"})
-	}
-	return out, errs
+	return endHistory(out, errs, lr, dropped, mtime)
 }
 
 // fishUnescape undoes fish's escaping of "\n" and "\\" in history values.
