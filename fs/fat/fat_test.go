@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,46 +17,20 @@ import (
 	"github.com/coldcase-dfir/coldcase/internal/testenv"
 )
 
-var (
-	imgMu    sync.Mutex
-	imgDir   string
-	imgCache = map[int]string{}
-)
+// images are built by testdata/fat/mkimage.sh, once per FAT width.
+var images = testenv.ImageSet{Script: "testdata/fat/mkimage.sh", Shell: "sh", Name: "fat.img"}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if imgDir != "" {
-		os.RemoveAll(imgDir)
-	}
+	images.Remove()
 	os.Exit(code)
 }
 
-// buildImage runs testdata/fat/mkimage.sh for one FAT width, once per
-// test binary; tests must not modify the image.
+// buildImage returns the image for one FAT width; tests must not modify it.
 func buildImage(t testing.TB, bits int) string {
 	t.Helper()
 	testenv.NeedTool(t, "mkfs.vfat", "mcopy", "mdel")
-	imgMu.Lock()
-	defer imgMu.Unlock()
-	if p, ok := imgCache[bits]; ok {
-		return p
-	}
-	if imgDir == "" {
-		d, err := os.MkdirTemp("", "coldcase-fat-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		imgDir = d
-	}
-	img := filepath.Join(imgDir, fmt.Sprintf("fat%d.img", bits))
-	script := filepath.Join(testenv.RepoRoot(t), "testdata", "fat", "mkimage.sh")
-	cmd := exec.Command("sh", script, img, strconv.Itoa(bits))
-	cmd.Env = append(os.Environ(), "PATH="+os.Getenv("PATH")+":/usr/sbin:/sbin")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("mkimage.sh: %v\n%s", err, out)
-	}
-	imgCache[bits] = img
-	return img
+	return images.Build(t, strconv.Itoa(bits))
 }
 
 func openImage(t testing.TB, path string) *FS {

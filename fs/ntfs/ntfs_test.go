@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,16 +21,11 @@ import (
 	"github.com/coldcase-dfir/coldcase/internal/testenv"
 )
 
-var (
-	imgMu   sync.Mutex
-	imgPath string
-)
+var images = testenv.ImageSet{Script: "testdata/ntfs/mkimage.sh", Shell: "sh", Name: "ntfs.img"}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if imgPath != "" {
-		os.RemoveAll(filepath.Dir(imgPath))
-	}
+	images.Remove()
 	os.Exit(code)
 }
 
@@ -40,24 +34,7 @@ func TestMain(m *testing.M) {
 func buildImage(t testing.TB) string {
 	t.Helper()
 	testenv.NeedTool(t, "mkntfs", "ntfscp", "ntfsls", "ntfstruncate")
-	imgMu.Lock()
-	defer imgMu.Unlock()
-	if imgPath == "" {
-		d, err := os.MkdirTemp("", "coldcase-ntfs-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		img := filepath.Join(d, "ntfs.img")
-		script := filepath.Join(testenv.RepoRoot(t), "testdata", "ntfs", "mkimage.sh")
-		cmd := exec.Command("sh", script, img)
-		cmd.Env = append(os.Environ(), "PATH="+os.Getenv("PATH")+":/usr/sbin:/sbin")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			os.RemoveAll(d)
-			t.Fatalf("mkimage.sh: %v\n%s", err, out)
-		}
-		imgPath = img
-	}
-	b, err := os.ReadFile(imgPath)
+	b, err := os.ReadFile(images.Build(t))
 	if err != nil {
 		t.Fatal(err)
 	}

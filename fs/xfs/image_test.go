@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -19,17 +18,11 @@ import (
 )
 
 // Images are built once per test binary by testdata/xfs/mkimage.sh.
-var images struct {
-	sync.Mutex
-	dir   string
-	built map[string]string
-}
+var images = testenv.ImageSet{Script: "testdata/xfs/mkimage.sh"}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if images.dir != "" {
-		os.RemoveAll(images.dir)
-	}
+	images.Remove()
 	os.Exit(code)
 }
 
@@ -38,26 +31,7 @@ func TestMain(m *testing.M) {
 func buildImage(t testing.TB, variant string) string {
 	t.Helper()
 	testenv.NeedTool(t, "mkfs.xfs", "xfs_db")
-	images.Lock()
-	defer images.Unlock()
-	if d, ok := images.built[variant]; ok {
-		return d
-	}
-	if images.dir == "" {
-		d, err := os.MkdirTemp("", "coldcase-xfs-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		images.dir, images.built = d, map[string]string{}
-	}
-	out := filepath.Join(images.dir, variant)
-	script := filepath.Join(testenv.RepoRoot(t), "testdata", "xfs", "mkimage.sh")
-	cmd := exec.Command("bash", script, out, variant)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("mkimage.sh %s: %v\n%s", variant, err, b)
-	}
-	images.built[variant] = out
-	return out
+	return images.Build(t, variant)
 }
 
 func openImage(t testing.TB, img string) *FS {

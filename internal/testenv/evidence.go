@@ -6,8 +6,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -127,4 +129,67 @@ func Versus(b *testing.B, metric string, ours func(), tool string, args ...strin
 		them += time.Since(t1)
 	}
 	b.ReportMetric(float64(us)/float64(them), metric)
+}
+
+// ImageSet builds test images with one of the repository's scripts, once
+// per test binary and argument list. The script is run as
+// `Shell Script OUT ARGS…` with /usr/sbin and /sbin on PATH; OUT is a
+// fresh path inside a temporary folder that Remove deletes (call it from
+// TestMain after m.Run). Tests must not modify what Build returns.
+type ImageSet struct {
+	Script string // relative to the repository root
+	Shell  string // "sh" or "bash" (the default), as the script's #! says
+	Name   string // OUT's base name; "" names it after the arguments
+
+	mu    sync.Mutex
+	dir   string
+	built map[string]string
+}
+
+// Build returns OUT for args, running the script the first time.
+func (s *ImageSet) Build(t testing.TB, args ...string) string {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := strings.Join(args, "\x00")
+	if out, ok := s.built[key]; ok {
+		return out
+	}
+	if s.dir == "" {
+		d, err := os.MkdirTemp("", "coldcase-images-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.dir, s.built = d, map[string]string{}
+	}
+	sub := filepath.Join(s.dir, strconv.Itoa(len(s.built)))
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	name := s.Name
+	if name == "" {
+		name = strings.Join(append([]string{"out"}, args...), "-")
+	}
+	out := filepath.Join(sub, name)
+	shell := s.Shell
+	if shell == "" {
+		shell = "bash"
+	}
+	cmd := exec.Command(shell, append([]string{filepath.Join(RepoRoot(t), s.Script), out}, args...)...)
+	cmd.Env = append(os.Environ(), "PATH="+os.Getenv("PATH")+":/usr/sbin:/sbin")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s %v: %v\n%s", s.Script, args, err, b)
+	}
+	s.built[key] = out
+	return out
+}
+
+// Remove deletes every image built.
+func (s *ImageSet) Remove() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dir != "" {
+		os.RemoveAll(s.dir)
+		s.dir, s.built = "", nil
+	}
 }
