@@ -81,7 +81,7 @@ func hashFile(p string, c *FileCheck) error {
 	}
 	defer f.Close()
 	s, m := sha256.New(), md5.New()
-	n, err := io.CopyBuffer(io.MultiWriter(s, m), f, make([]byte, 1<<20))
+	n, err := io.CopyBuffer(parallelHash{s, m}, f, make([]byte, 4<<20))
 	if err != nil {
 		return fmt.Errorf("%s: %w", p, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -33,7 +34,7 @@ type EvidenceWriter struct {
 	off       int64 // bytes hashed, and the logical end of the file
 	sha, md5  hash.Hash
 	hashes    io.Writer // sha, md5 and any extra hash
-	zero      []byte
+	zero      []byte // 1 MiB of zeros, hashed for holes
 	onWrite   func(int64)
 }
 
@@ -57,12 +58,12 @@ func CreateEvidence(caseDir, name string, extra ...hash.Hash) (*EvidenceWriter, 
 		f.Close()
 		return nil, fmt.Errorf("evidence %s: not a regular file", p)
 	}
-	w := &EvidenceWriter{dir: caseDir, name: name, f: f, sha: sha256.New(), md5: md5.New(), zero: make([]byte, sparseChunk)}
+	w := &EvidenceWriter{dir: caseDir, name: name, f: f, sha: sha256.New(), md5: md5.New(), zero: make([]byte, 1<<20)}
 	hs := []io.Writer{w.sha, w.md5}
 	for _, h := range extra {
 		hs = append(hs, h)
 	}
-	w.hashes = io.MultiWriter(hs...)
+	w.hashes = parallelHash(hs)
 	// Resume: hash what an earlier run already wrote.
 	n, err := io.Copy(w.hashes, io.NewSectionReader(f, 0, 1<<62))
 	if err != nil {
@@ -319,4 +320,25 @@ func openNoFollow(p string) (*os.File, error) {
 		return nil, fmt.Errorf("%s: not a regular file", p)
 	}
 	return f, nil
+}
+
+// parallelHash feeds large writes to each hash on its own goroutine: on a
+// disk image most of the time goes into hashing, and sha256 and md5 of the
+// same buffer are independent.
+type parallelHash []io.Writer
+
+func (ph parallelHash) Write(p []byte) (int, error) {
+	if len(p) < 256<<10 || len(ph) == 1 {
+		for _, h := range ph {
+			h.Write(p)
+		}
+		return len(p), nil
+	}
+	var wg sync.WaitGroup
+	for _, h := range ph[1:] {
+		wg.Go(func() { h.Write(p) })
+	}
+	ph[0].Write(p)
+	wg.Wait()
+	return len(p), nil
 }
