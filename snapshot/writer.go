@@ -34,7 +34,7 @@ type EvidenceWriter struct {
 	off       int64 // bytes hashed, and the logical end of the file
 	sha, md5  hash.Hash
 	hashes    io.Writer // sha, md5 and any extra hash
-	zero      []byte // 1 MiB of zeros, hashed for holes
+	zero      []byte    // 1 MiB of zeros, hashed for holes
 	onWrite   func(int64)
 }
 
