@@ -85,7 +85,35 @@ func (p *parser) lines(r io.Reader, max int, fn func(line []byte) error) error {
 	}
 }
 
-var errFormat = errors.New("unrecognised line")
+// records calls fn with the record parse reads from each non-empty line of
+// rd, one record a line. A line parse refuses is reported under the
+// manager's name, unless the error is errPass.
+func (p *parser) records(rd io.Reader, manager string, parse func(line []byte) (Record, error), fn func(*Record) error) (Stats, error) {
+	err := p.lines(rd, syslog.MaxLine, func(line []byte) error {
+		if line == nil {
+			return nil
+		}
+		r, err := parse(line)
+		if err == errPass {
+			return nil
+		}
+		if err != nil {
+			p.report("%s: %v", manager, err)
+			return nil
+		}
+		r.Line = p.ls.Line()
+		p.st.Records++
+		return fn(&r)
+	})
+	return p.st, err
+}
+
+var (
+	errFormat = errors.New("unrecognised line")
+	// errPass marks a line that carries no package event and is not worth
+	// a warning.
+	errPass = errors.New("no package event")
+)
 
 // localTime reads "2006-01-02 15:04:05" in loc (UTC when nil).
 func localTime(s string, loc *time.Location) (time.Time, error) {
@@ -144,20 +172,7 @@ func ParseDpkgLine(line []byte, loc *time.Location) (Record, error) {
 // ParseDpkg reads a dpkg.log, calling fn for each line in order.
 func ParseDpkg(rd io.Reader, loc *time.Location, fn func(*Record) error, problem func(syslog.Problem)) (Stats, error) {
 	p := &parser{problem: problem}
-	err := p.lines(rd, syslog.MaxLine, func(line []byte) error {
-		if line == nil {
-			return nil
-		}
-		r, err := ParseDpkgLine(line, loc)
-		if err != nil {
-			p.report("dpkg: %v", err)
-			return nil
-		}
-		r.Line = p.ls.Line()
-		p.st.Records++
-		return fn(&r)
-	})
-	return p.st, err
+	return p.records(rd, "dpkg", func(line []byte) (Record, error) { return ParseDpkgLine(line, loc) }, fn)
 }
 
 // aptMaxLine bounds a history.log line: one line lists every package of a
@@ -324,20 +339,7 @@ func ParseYumLine(line []byte, yc *syslog.YearContext) (Record, error) {
 // over the file first to start yc at the right year.
 func ParseYum(rd io.Reader, yc *syslog.YearContext, fn func(*Record) error, problem func(syslog.Problem)) (Stats, error) {
 	p := &parser{problem: problem}
-	err := p.lines(rd, syslog.MaxLine, func(line []byte) error {
-		if line == nil {
-			return nil
-		}
-		r, err := ParseYumLine(line, yc)
-		if err != nil {
-			p.report("yum: %v", err)
-			return nil
-		}
-		r.Line = p.ls.Line()
-		p.st.Records++
-		return fn(&r)
-	})
-	return p.st, err
+	return p.records(rd, "yum", func(line []byte) (Record, error) { return ParseYumLine(line, yc) }, fn)
 }
 
 func yumAction(a string) string {
@@ -443,25 +445,16 @@ func dnfTime(s string) (time.Time, error) {
 // a stamp are reported.
 func ParseDnf(rd io.Reader, fn func(*Record) error, problem func(syslog.Problem)) (Stats, error) {
 	p := &parser{problem: problem}
-	err := p.lines(rd, syslog.MaxLine, func(line []byte) error {
-		if line == nil {
-			return nil
-		}
+	return p.records(rd, "dnf", func(line []byte) (Record, error) {
 		r, err := ParseDnfLine(line)
-		if err != nil {
-			// Stamped lines without a package event and the continuations
-			// of multi-line dnf.log messages are passed over; a line that
-			// starts like a stamp but is not one is reported.
-			if r.Time.IsZero() && startsWithDigit(line) {
-				p.report("dnf: %v", err)
-			}
-			return nil
+		// Stamped lines without a package event and the continuations of
+		// multi-line dnf.log messages are passed over; a line that starts
+		// like a stamp but is not one is reported.
+		if err != nil && (!r.Time.IsZero() || !startsWithDigit(line)) {
+			err = errPass
 		}
-		r.Line = p.ls.Line()
-		p.st.Records++
-		return fn(&r)
-	})
-	return p.st, err
+		return r, err
+	}, fn)
 }
 
 func startsWithDigit(b []byte) bool { return len(b) > 0 && b[0] >= '0' && b[0] <= '9' }
