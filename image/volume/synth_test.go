@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -493,5 +494,27 @@ stripes = [
 				t.Errorf("found %d of the LVs %v in %+v", seen, c.want, vols)
 			}
 		})
+	}
+}
+
+// A header may claim the largest entry array (1 MiB) on a disk far too
+// small for it: the array must be refused before it is allocated, so
+// what List allocates follows the disk, not the header.
+func TestGPTEntryArrayAllocation(t *testing.T) {
+	disk := gptDisk(64<<10, 8192, 128, [2]uint64{34, 40})
+	_, err := List(bytes.NewReader(disk))
+	if err == nil || !strings.Contains(err.Error(), "lies past the disk end") {
+		t.Fatalf("err %v, want the entry array refused", err)
+	}
+	const runs = 20
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := 0; i < runs; i++ {
+		List(bytes.NewReader(disk))
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / runs; per > 256<<10 {
+		t.Errorf("List allocates %d bytes per call on a 64 KiB disk claiming a 1 MiB entry array", per)
 	}
 }
