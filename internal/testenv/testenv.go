@@ -68,6 +68,18 @@ func PeerFile(t testing.TB, rel string) []byte {
 	return b
 }
 
+// SeedPeer adds the files under the peer data that are present to a fuzz
+// target's seed corpus; the target still runs, on its other seeds, where
+// the peer data is absent.
+func SeedPeer(f *testing.F, rels ...string) {
+	f.Helper()
+	for _, rel := range rels {
+		if b, err := os.ReadFile(filepath.Join(Shared(f), "peerdata", rel)); err == nil {
+			f.Add(b)
+		}
+	}
+}
+
 // NeedTool skips the test when one of the named commands is not on PATH
 // (sbin folders included). In CI (CI=true) a missing tool fails instead,
 // because .ci/install-deps should have installed it.
