@@ -414,11 +414,7 @@ func TestWorkersAgree(t *testing.T) {
 }
 
 func FuzzReadELF(f *testing.F) {
-	for _, r := range []string{"aarch64_super_stripped.elf", "corrupt_sh.elf", "sample_exe64.elf"} {
-		if b, err := os.ReadFile(testenv.Shared(f) + "/peerdata/binaries/pyelftools/" + r); err == nil {
-			f.Add(b)
-		}
-	}
+	testenv.SeedPeer(f, "binaries/pyelftools/aarch64_super_stripped.elf", "binaries/pyelftools/corrupt_sh.elf", "binaries/pyelftools/sample_exe64.elf")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ReadELF(bytes.NewReader(data), int64(len(data)))
 	})
@@ -465,11 +461,7 @@ func BenchmarkWalk(b *testing.B) {
 }
 
 func FuzzReadPE(f *testing.F) {
-	for _, r := range []string{"plaso/test_pe.exe", "plaso/wrc-test-wevt_template.dll"} {
-		if b, err := os.ReadFile(testenv.Shared(f) + "/peerdata/binaries/" + r); err == nil {
-			f.Add(b)
-		}
-	}
+	testenv.SeedPeer(f, "binaries/plaso/test_pe.exe", "binaries/plaso/wrc-test-wevt_template.dll")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ReadPE(data)
 	})

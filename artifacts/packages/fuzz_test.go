@@ -2,23 +2,12 @@ package packages
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/coldcase-dfir/coldcase/artifacts/syslog"
+	"github.com/coldcase-dfir/coldcase/internal/testenv"
 )
-
-func peerSeed(f *testing.F, rel string) {
-	shared := os.Getenv("COLDCASE_SHARED")
-	if shared == "" {
-		shared = filepath.Join("..", "..", "..", "shared")
-	}
-	if b, err := os.ReadFile(filepath.Join(shared, "peerdata", rel)); err == nil {
-		f.Add(b)
-	}
-}
 
 // check runs a parser and its events over data.
 func check(t *testing.T, parse func(fn func(*Record) error) (Stats, error)) {
@@ -42,7 +31,7 @@ func check(t *testing.T, parse func(fn func(*Record) error) (Stats, error)) {
 }
 
 func FuzzDpkg(f *testing.F) {
-	peerSeed(f, "artifacts/plaso/dpkg.log")
+	testenv.SeedPeer(f, "artifacts/plaso/dpkg.log")
 	f.Add([]byte("2026-07-11 10:00:00 remove nmap:amd64 7.93 <none>\n2026-07-11 10:00:01 status installed a:b 1\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		check(t, func(fn func(*Record) error) (Stats, error) {
@@ -52,7 +41,7 @@ func FuzzDpkg(f *testing.F) {
 }
 
 func FuzzAptHistory(f *testing.F) {
-	peerSeed(f, "artifacts/dissect/apt_history.log")
+	testenv.SeedPeer(f, "artifacts/dissect/apt_history.log")
 	f.Add([]byte("Start-Date: 2026-07-12  09:00:00\nRequested-By: a (1)\nInstall: a (1, automatic), b (2\nEnd-Date: x\nUpgrade: c\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		check(t, func(fn func(*Record) error) (Stats, error) {
@@ -62,7 +51,7 @@ func FuzzAptHistory(f *testing.F) {
 }
 
 func FuzzYum(f *testing.F) {
-	peerSeed(f, "artifacts/dissect/yum.log")
+	testenv.SeedPeer(f, "artifacts/dissect/yum.log")
 	f.Add([]byte("Dec 31 23:00:00 Installed: 1:nc-7.92-1.el9.x86_64\nJan  1 01:00:00 Erased: nc\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		span, err := syslog.ScanYears(bytes.NewReader(data))

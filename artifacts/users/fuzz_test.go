@@ -2,7 +2,6 @@ package users
 
 import (
 	"bytes"
-	"os"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -10,17 +9,8 @@ import (
 	"github.com/coldcase-dfir/coldcase/internal/testenv"
 )
 
-func seedPeer(f *testing.F, rels ...string) {
-	for _, r := range rels {
-		p := testenv.Shared(f) + "/peerdata/" + r
-		if b, err := os.ReadFile(p); err == nil {
-			f.Add(b)
-		}
-	}
-}
-
 func FuzzAccountFiles(f *testing.F) {
-	seedPeer(f, "artifacts/dissect/passwd", "artifacts/dissect/shadow", "artifacts/velociraptor/group", "artifacts/velociraptor/passwd")
+	testenv.SeedPeer(f, "artifacts/dissect/passwd", "artifacts/dissect/shadow", "artifacts/velociraptor/group", "artifacts/velociraptor/passwd")
 	for _, s := range []string{"root:x:0:0:root:/root:/bin/bash\n", "a:!$y$j9T$s$h:1:2:3:4:5:6:\n", "a:_J9..abcdABCDEFGHIJK:::::::", "g:x:1:a,b\n", "g:*:a:b,c\n", "x:$2b$10$" + string(bytes.Repeat([]byte("a"), 53)) + ":1\n"} {
 		f.Add([]byte(s))
 	}
@@ -61,7 +51,7 @@ func FuzzAuthorizedKeys(f *testing.F) {
 }
 
 func FuzzHistories(f *testing.F) {
-	seedPeer(f, "artifacts/plaso/bash_history", "artifacts/plaso/zsh_extended_history.txt")
+	testenv.SeedPeer(f, "artifacts/plaso/bash_history", "artifacts/plaso/zsh_extended_history.txt")
 	f.Add([]byte("- cmd: ls\n  when: 1\n  paths:\n    - /x\n"))
 	f.Add([]byte(".search\n\"x\n# File marks:\n'0  1  0  /a\n|4,48,1,0,17,\"/a\"\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -3,24 +3,13 @@ package utmp
 import (
 	"bytes"
 	"io"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/coldcase-dfir/coldcase/internal/testenv"
 )
 
-func seedPeer(f *testing.F, rels ...string) {
-	for _, rel := range rels {
-		p := filepath.Join(testenv.Shared(f), "peerdata", rel)
-		if b, err := os.ReadFile(p); err == nil {
-			f.Add(b)
-		}
-	}
-}
-
 func FuzzReader(f *testing.F) {
-	seedPeer(f, "artifacts/plaso/utmp/utmp", "artifacts/plaso/utmp/utmp_aarch64",
+	testenv.SeedPeer(f, "artifacts/plaso/utmp/utmp", "artifacts/plaso/utmp/utmp_aarch64",
 		"artifacts/plaso/utmp/utmp_corrupted", "artifacts/plaso/utmp/utmp_x86_64",
 		"artifacts/plaso/utmp/wtmp.1", "artifacts/dissect/btmp-ipv6")
 	f.Add([]byte{})
@@ -59,7 +48,7 @@ func FuzzReader(f *testing.F) {
 }
 
 func FuzzLastlog(f *testing.F) {
-	seedPeer(f, "artifacts/dissect/lastlog")
+	testenv.SeedPeer(f, "artifacts/dissect/lastlog")
 	f.Add(make([]byte, 292*3))
 	f.Add([]byte("\x01\x02\x03\x04tty1"))
 	f.Fuzz(func(t *testing.T, b []byte) {
