@@ -73,6 +73,7 @@ func TestWalk(t *testing.T) {
 		{"a/b/f/x", true, "", ErrNotDir},
 		{"a/../b", true, "", iofs.ErrInvalid},
 		{"nope", true, "", iofs.ErrNotExist},
+		{"a/b/f/y", true, "", iofs.ErrNotExist},
 	} {
 		st, err := w.Walk("stat", c.path, c.follow)
 		if c.err != nil {

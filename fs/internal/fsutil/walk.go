@@ -80,7 +80,8 @@ func (w *Walker[N]) Walk(op, name string, follow bool) ([]N, error) {
 		}
 		cur := stack[len(stack)-1]
 		if !w.IsDir(cur) {
-			return fail(ErrNotDir)
+			// ENOTDIR, but also "not there" for callers probing paths.
+			return fail(fmt.Errorf("%w: %w", ErrNotDir, iofs.ErrNotExist))
 		}
 		next, err := w.Lookup(cur, c)
 		if err != nil {
