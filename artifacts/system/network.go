@@ -1,8 +1,9 @@
 package system
 
 import (
+	"maps"
 	"path"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -315,11 +316,7 @@ func ParseNMConnection(file string, data []byte) Interface {
 				i.Method = m
 			}
 		}
-		keys := make([]string, 0, len(s))
-		for k := range s {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
+		keys := slices.Sorted(maps.Keys(s))
 		for _, k := range keys {
 			if k == "addresses" || strings.HasPrefix(k, "address") {
 				// "10.0.0.5/24,10.0.0.1" or "10.0.0.5/24;…"

@@ -12,7 +12,9 @@ import (
 	"context"
 	"errors"
 	iofs "io/fs"
+	"maps"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -330,11 +332,7 @@ func (x *extraction) kernels() {
 			}
 		}
 	}
-	vers := make([]string, 0, len(byVer))
-	for v := range byVer {
-		vers = append(vers, v)
-	}
-	sort.Strings(vers)
+	vers := slices.Sorted(maps.Keys(byVer))
 	for _, v := range vers {
 		k := byVer[v]
 		x.rep.Kernels = append(x.rep.Kernels, *k)
