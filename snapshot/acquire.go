@@ -62,6 +62,7 @@ type Acquisition struct {
 
 	mu       sync.Mutex
 	m        Manifest
+	prev     *Manifest // the interrupted run this one resumes, if any
 	step     Step
 	signKey  []byte
 	manifest []byte
@@ -97,7 +98,8 @@ func NewAcquisition(dir, caseID, toolVersion string, o Options) (*Acquisition, e
 	}
 	// An earlier interrupted run of the same case keeps its record: the
 	// new actions are appended, partial evidence is replaced when resumed.
-	if old, _, err := ReadManifest(dir); err == nil && old.Status != StatusComplete {
+	if old, _, err := ReadManifest(dir); err == nil && old.Status != StatusComplete && old.Status != StatusPlanned {
+		a.prev = old
 		a.m.Actions = old.Actions
 		for _, e := range old.Evidence {
 			if e.Complete {
@@ -107,6 +109,11 @@ func NewAcquisition(dir, caseID, toolVersion string, o Options) (*Acquisition, e
 	}
 	return a, nil
 }
+
+// Previous returns the manifest of the interrupted run this one continues
+// (nil if none). Providers use it to reuse that run's snapshots or images:
+// a partial download may only be resumed from the same immutable source.
+func (a *Acquisition) Previous() *Manifest { return a.prev }
 
 // Record appends an action for the current step. err == nil is "ok";
 // ErrNotSupported is "not supported".

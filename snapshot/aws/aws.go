@@ -62,6 +62,7 @@ type Provider struct {
 	enis      []string
 	volumes   []volume
 	snapshots []string
+	reused    bool // snapshots of an interrupted run: partial downloads resume
 }
 
 type volume struct{ id, device string }
@@ -263,6 +264,13 @@ func (p *Provider) Memory(ctx context.Context, a *snapshot.Acquisition) error {
 }
 
 func (p *Provider) Snapshot(ctx context.Context, a *snapshot.Acquisition) error {
+	if prev := a.Previous(); prev != nil && prev.Source.InstanceID == p.cfg.Instance && len(prev.Source.Snapshots) == len(p.volumes) {
+		// Snapshots are immutable: the interrupted run's partial downloads
+		// can resume from them.
+		p.snapshots, p.reused = append([]string(nil), prev.Source.Snapshots...), true
+		a.Record("reusing snapshots "+strings.Join(p.snapshots, ", ")+" of the interrupted run", "", nil)
+		return nil
+	}
 	for _, v := range p.volumes {
 		out, err := p.ec2.CreateSnapshot(ctx, &ec2.CreateSnapshotInput{
 			VolumeId:    aws.String(v.id),
@@ -341,6 +349,14 @@ func (p *Provider) downloadSnapshot(ctx context.Context, a *snapshot.Acquisition
 		return 0, err
 	}
 	defer w.Close()
+	if w.Offset() > 0 && !p.reused {
+		// A partial download of another snapshot: start again.
+		w.Discard()
+		if w, err = snapshot.CreateEvidence(a.Dir, name); err != nil {
+			return 0, err
+		}
+		defer w.Close()
+	}
 	list := func(next *string, start *int32) (*ebs.ListSnapshotBlocksOutput, error) {
 		out, err := p.ebs.ListSnapshotBlocks(ctx, &ebs.ListSnapshotBlocksInput{SnapshotId: aws.String(sid), NextToken: next, StartingBlockIndex: start})
 		if err != nil {

@@ -355,9 +355,15 @@ func moveIn(ctx context.Context, a *snapshot.Acquisition, s staged) (snapshot.Ev
 		return snapshot.Evidence{}, err
 	}
 	defer w.Close()
-	if w.Offset() > fi.Size() {
+	if w.Offset() > 0 {
+		// A partial copy from an interrupted run came from another backup
+		// job; appending this one's bytes would make an image of neither.
 		w.Discard()
-		return snapshot.Evidence{}, fmt.Errorf("%s: partial copy longer than the source", s.name)
+		if w, err = snapshot.CreateEvidence(a.Dir, s.name); err != nil {
+			return snapshot.Evidence{}, err
+		}
+		defer w.Close()
+		a.Record("discarded the partial "+s.name+" of an interrupted run: each run takes a new backup", "", nil)
 	}
 	if _, err := f.Seek(w.Offset(), 0); err != nil {
 		return snapshot.Evidence{}, err

@@ -32,9 +32,10 @@ type fakeCloud struct {
 
 	status      string // server status
 	volumeBoot  bool
-	image       []byte // the disk content Glance will serve
-	badChecksum bool   // Glance's checksums are of other data
-	expireOnce  bool   // the token expires during the first image download
+	image       []byte        // the disk content Glance will serve
+	badChecksum bool          // Glance's checksums are of other data
+	expireOnce  bool          // the token expires during the first image download
+	stallOnce   chan struct{} // the first image download stalls halfway; closed when it does
 
 	tokens     map[string]bool
 	tokenCount int
@@ -45,6 +46,7 @@ type fakeCloud struct {
 	images     map[string]string // id → status
 	polls      map[string]int
 	fileGets   int
+	ranges     []string // Range header of each image data request
 }
 
 func newFakeCloud(t *testing.T) *fakeCloud {
@@ -253,6 +255,7 @@ func (f *fakeCloud) serveFile(w http.ResponseWriter, r *http.Request) {
 	f.fileGets++
 	first := f.fileGets == 1
 	data := f.image
+	f.ranges = append(f.ranges, r.Header.Get("Range"))
 	f.mu.Unlock()
 	start := 0
 	if rg := r.Header.Get("Range"); rg != "" {
@@ -273,6 +276,13 @@ func (f *fakeCloud) serveFile(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, len(data)-1, len(data)))
 	}
 	w.WriteHeader(status)
+	if first && f.stallOnce != nil {
+		w.Write(data[start : start+len(data)/2])
+		w.(http.Flusher).Flush()
+		close(f.stallOnce)
+		<-r.Context().Done() // until the client gives up (Ctrl-C)
+		return
+	}
 	if first && f.expireOnce {
 		w.Write(data[start : start+len(data)/2])
 		w.(http.Flusher).Flush()

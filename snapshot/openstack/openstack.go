@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -133,13 +134,13 @@ func (c *Clients) Identity() (user, project string) {
 
 // Provider implements snapshot.Provider for OpenStack.
 type Provider struct {
-	cfg     Config
-	c       *Clients
-	server  server
-	ports   []string
-	images  []pendingImage
-	cinder  []string // temporary snapshot ids, then volume ids, for cleanup
-	volumes []string // temporary volumes
+	cfg    Config
+	c      *Clients
+	server server
+	ports  []string
+	images []pendingImage
+	cinder []string // temporary snapshot ids, then volume ids, for cleanup
+	reused bool     // images of an interrupted run: partial downloads resume
 }
 
 type pendingImage struct{ id, name, origin string }
@@ -373,6 +374,9 @@ func (p *Provider) Memory(ctx context.Context, a *snapshot.Acquisition) error {
 }
 
 func (p *Provider) Snapshot(ctx context.Context, a *snapshot.Acquisition) error {
+	if p.reuse(ctx, a) {
+		return nil
+	}
 	name := fmt.Sprintf("coldcase-%s-%s", p.cfg.CaseID, p.server.ID)
 	if p.imageBacked() {
 		var out struct {
@@ -401,6 +405,40 @@ func (p *Provider) Snapshot(ctx context.Context, a *snapshot.Acquisition) error 
 		}
 	}
 	return nil
+}
+
+// reuse takes the images of an interrupted run of the same case when they
+// are still in Glance: images are immutable, so partial downloads of them
+// can resume.
+func (p *Provider) reuse(ctx context.Context, a *snapshot.Acquisition) bool {
+	prev := a.Previous()
+	if prev == nil || prev.Source.InstanceID != p.server.ID || len(prev.Source.Images) == 0 {
+		return false
+	}
+	want := 1
+	if !p.imageBacked() {
+		want = len(p.server.Volumes)
+	}
+	if len(prev.Source.Images) != want {
+		return false
+	}
+	for i, id := range prev.Source.Images {
+		img, rid, err := GetImage(ctx, p.c.Image, id)
+		if err != nil || img.Status == "killed" || img.Status == "deleted" {
+			a.Record("image "+id+" of the interrupted run is gone; snapshot again", rid, nil)
+			p.images = nil
+			return false
+		}
+		im := pendingImage{id: id, name: "server-" + p.server.ID + ".img", origin: "server " + p.server.ID + " root disk"}
+		if !p.imageBacked() {
+			v := p.server.Volumes[i].ID
+			im = pendingImage{id: id, name: "volume-" + v + ".raw", origin: "volume " + v}
+		}
+		p.images = append(p.images, im)
+	}
+	p.reused = true
+	a.Record("reusing images "+strings.Join(prev.Source.Images, ", ")+" of the interrupted run", "", nil)
+	return true
 }
 
 // snapshotVolume: snapshot (force, the volume is in use) → new volume from
@@ -531,11 +569,13 @@ func GetImage(ctx context.Context, c *gophercloud.ServiceClient, id string) (*Im
 
 func (p *Provider) Download(ctx context.Context, a *snapshot.Acquisition) error {
 	for _, im := range p.images {
-		e, err := DownloadImage(ctx, p.c.Image, a, im.id, im.name)
-		if err != nil {
+		if !p.reused {
+			// A partial file here belongs to another image: start again.
+			os.Remove(filepath.Join(a.Dir, im.name+snapshot.PartialSuffix))
+		}
+		if _, err := DownloadImage(ctx, p.c.Image, a, im.id, im.name); err != nil {
 			return err
 		}
-		_ = e
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/http/httptest"
 	"os"
@@ -45,8 +46,12 @@ func runFake(t *testing.T, f *fakeCloud, o snapshot.Options) fakeRun {
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	f.url = srv.URL
-	ctx := context.Background()
-	pc, err := gopenstack.AuthenticatedClient(ctx, gophercloud.AuthOptions{IdentityEndpoint: srv.URL + "/v3",
+	return runFakeIn(t, context.Background(), f, t.TempDir(), o)
+}
+
+func runFakeIn(t *testing.T, ctx context.Context, f *fakeCloud, dir string, o snapshot.Options) fakeRun {
+	t.Helper()
+	pc, err := gopenstack.AuthenticatedClient(ctx, gophercloud.AuthOptions{IdentityEndpoint: f.url + "/v3",
 		ApplicationCredentialID: "ac-id", ApplicationCredentialSecret: fakeSecret, AllowReauth: true})
 	if err != nil {
 		t.Fatalf("authenticate with the fake Keystone: %v", err)
@@ -56,7 +61,6 @@ func runFake(t *testing.T, f *fakeCloud, o snapshot.Options) fakeRun {
 		t.Fatal(err)
 	}
 	p := New(Config{Server: fakeServer, CaseID: "case-os", PollInterval: time.Millisecond}, c)
-	dir := t.TempDir()
 	a, err := snapshot.NewAcquisition(dir, "case-os", "test", o)
 	if err != nil {
 		t.Fatal(err)
@@ -175,5 +179,68 @@ func TestFakeCloudChecksumMismatchFails(t *testing.T) {
 		if strings.HasSuffix(e.Name(), ".img") || strings.HasSuffix(e.Name(), snapshot.PartialSuffix) {
 			t.Errorf("%s left in the case folder", e.Name())
 		}
+	}
+}
+
+// Ctrl-C during a download leaves a partial file and an "incomplete"
+// manifest; running again resumes with a Range request.
+func TestInterruptedDownloadResumes(t *testing.T) {
+	f := newFakeCloud(t)
+	f.image = diskData()
+	f.stallOnce = make(chan struct{})
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	f.url = srv.URL
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	partial := "server-" + fakeServer + ".img" + snapshot.PartialSuffix
+	go func() {
+		// Ctrl-C once the half the server sent has reached the disk.
+		<-f.stallOnce
+		for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(time.Millisecond) {
+			if fi, err := os.Stat(filepath.Join(dir, partial)); err == nil && fi.Size() >= int64(len(f.image)/2) {
+				break
+			}
+		}
+		cancel()
+	}()
+	run := runFakeIn(t, ctx, f, dir, snapshot.Options{})
+	if !errors.Is(run.err, context.Canceled) {
+		t.Fatalf("interrupted acquire: %v", run.err)
+	}
+	m, _, err := snapshot.ReadManifest(dir)
+	if err != nil || m.Status != snapshot.StatusIncomplete {
+		t.Fatalf("manifest after interrupt: %v %+v", err, m)
+	}
+	fi, err := os.Stat(filepath.Join(dir, partial))
+	if len(m.Evidence) != 1 || m.Evidence[0].Path != partial || m.Evidence[0].Complete {
+		t.Fatalf("manifest evidence after interrupt %+v", m.Evidence)
+	}
+	if err != nil || fi.Size() != int64(len(f.image)/2) {
+		t.Fatalf("partial download: %v %v, want the %d bytes sent", err, fi, len(f.image)/2)
+	}
+	if m.Evidence[0].Size != fi.Size() {
+		t.Errorf("manifest says the partial file has %d bytes, it has %d", m.Evidence[0].Size, fi.Size())
+	}
+	if _, err := snapshot.Verify(dir, nil); !errors.Is(err, snapshot.ErrMismatch) {
+		t.Errorf("verify of an incomplete case: %v", err)
+	}
+
+	run = runFakeIn(t, context.Background(), f, dir, snapshot.Options{})
+	if run.err != nil {
+		t.Fatalf("resumed acquire: %v\n%s", run.err, strings.Join(run.logs, "\n"))
+	}
+	if want := fmt.Sprintf("bytes=%d-", fi.Size()); len(f.ranges) != 2 || f.ranges[1] != want {
+		t.Errorf("data requests with ranges %q, want a second one with %q", f.ranges, want)
+	}
+	if n := strings.Count(strings.Join(f.actions, " "), "createImage"); n != 1 {
+		t.Errorf("createImage called %d times: the resumed run must reuse the interrupted run's image", n)
+	}
+	got, _ := os.ReadFile(filepath.Join(dir, "server-"+fakeServer+".img"))
+	if !bytes.Equal(got, f.image) {
+		t.Fatal("resumed image differs from the served disk")
+	}
+	if r, err := snapshot.Verify(dir, nil); err != nil {
+		t.Fatalf("verify after resume: %v %+v", err, r)
 	}
 }
