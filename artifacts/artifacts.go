@@ -120,6 +120,10 @@ func (e *Env) Evidence(path string) timeline.Evidence {
 	return ev
 }
 
+// VolumeFor names the volume a guest path lives on, for evidence
+// references built without Evidence (which stats the file).
+func (e *Env) VolumeFor(path string) string { return e.volumeOf(path) }
+
 func (e *Env) volumeOf(path string) string {
 	if e.VolumeOf != nil && path != "" {
 		return e.VolumeOf(path)

@@ -195,7 +195,7 @@ func Extract(ctx context.Context, env *artifacts.Env, opts Options) (*Report, er
 				if b.UID != nil {
 					b.Owner = names[*b.UID]
 				}
-				b.Evidence = timeline.Evidence{Image: env.Image, Volume: env.Volume, Path: b.Path, Inode: b.Inode}
+				b.Evidence = timeline.Evidence{Image: env.Image, Volume: env.VolumeFor(b.Path), Path: b.Path, Inode: b.Inode}
 				mu.Lock()
 				rep.Total++
 				if b.SHA256 != "" {
