@@ -157,7 +157,7 @@ func TestAcquireFromFakeEC2AndEBS(t *testing.T) {
 func TestWrongBlockChecksumFails(t *testing.T) {
 	f := newFakeAWS(t)
 	volumeData(f)
-	f.wrongChecksum[1000] = true
+	f.wrongChecksum[6] = true
 	dir, a, _, err := run(t, f, snapshot.Options{})
 	if err == nil || !strings.Contains(err.Error(), "checksum") {
 		t.Fatalf("acquire with a corrupt block: err %v", err)
