@@ -98,7 +98,11 @@ func NewAcquisition(dir, caseID, toolVersion string, o Options) (*Acquisition, e
 	}
 	// An earlier interrupted run of the same case keeps its record: the
 	// new actions are appended, partial evidence is replaced when resumed.
-	if old, _, err := ReadManifest(dir); err == nil && old.Status != StatusComplete && old.Status != StatusPlanned {
+	old, _, err := ReadManifest(dir)
+	if err == nil && old.Status == StatusComplete {
+		return nil, fmt.Errorf("case folder %s already holds a complete acquisition (case %s): use a new folder", dir, old.CaseID)
+	}
+	if err == nil && old.Status != StatusComplete && old.Status != StatusPlanned {
 		a.prev = old
 		a.m.Actions = old.Actions
 		for _, e := range old.Evidence {

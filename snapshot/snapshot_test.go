@@ -369,3 +369,13 @@ func FuzzParseManifest(f *testing.F) {
 func base64Decode(src, dst []byte) (int, error) {
 	return base64.StdEncoding.Decode(dst, bytes.TrimSpace(src))
 }
+
+func TestCompleteCaseIsNotOverwritten(t *testing.T) {
+	dir := acquireFake(t, nil)
+	if _, err := NewAcquisition(dir, "again", "test", Options{}); err == nil {
+		t.Fatal("a second acquisition into a complete case folder was allowed")
+	}
+	if _, err := Verify(dir, nil); err != nil {
+		t.Fatalf("complete case no longer verifies: %v", err)
+	}
+}
