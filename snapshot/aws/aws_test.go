@@ -47,6 +47,11 @@ func volumeData(f *fakeAWS) {
 
 func run(t *testing.T, f *fakeAWS, o snapshot.Options) (string, *snapshot.Acquisition, []string, error) {
 	t.Helper()
+	return runIn(t, f, t.TempDir(), o)
+}
+
+func runIn(t *testing.T, f *fakeAWS, dir string, o snapshot.Options) (string, *snapshot.Acquisition, []string, error) {
+	t.Helper()
 	testEnv(t)
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
@@ -55,7 +60,6 @@ func run(t *testing.T, f *fakeAWS, o snapshot.Options) (string, *snapshot.Acquis
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
 	a, err := snapshot.NewAcquisition(dir, "case-aws", "test", o)
 	if err != nil {
 		t.Fatal(err)
@@ -183,5 +187,39 @@ func TestPersistentThrottlingGivesUp(t *testing.T) {
 	}
 	if f.throttled != 10 {
 		t.Errorf("%d attempts, want MaxAttempts=10", f.throttled)
+	}
+}
+
+// A run interrupted after two blocks resumes: the snapshot of the earlier
+// run is reused (no new CreateSnapshot) and blocks are listed from the
+// first one the partial file lacks.
+func TestResumeReusesSnapshot(t *testing.T) {
+	f := newFakeAWS(t)
+	volumeData(f)
+	dir := t.TempDir()
+	prev, err := snapshot.NewAcquisition(dir, "case-aws", "test", snapshot.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev.SetSource(func(s *snapshot.Source) {
+		s.InstanceID, s.Snapshots = fakeInstance, []string{fakeSnapshot}
+	})
+	partial := append(append([]byte(nil), f.blocks[0]...), f.blocks[1]...)
+	if err := os.WriteFile(filepath.Join(dir, fakeVolume+".raw"+snapshot.PartialSuffix), partial, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	f.blocks[0][0] ^= 0xff // served differently now: must not be fetched again
+	_, a, _, err := runIn(t, f, dir, snapshot.Options{})
+	f.blocks[0][0] ^= 0xff
+	if err != nil {
+		t.Fatalf("resume: %v\n%+v", err, a.Manifest().Actions)
+	}
+	if strings.Contains(strings.Join(f.calls, " "), "CreateSnapshot") {
+		t.Error("a new snapshot was made instead of reusing the interrupted run's")
+	}
+	testenv.NeedTool(t, "cmp")
+	testenv.Run(t, "cmp", writeSource(t, f), filepath.Join(dir, fakeVolume+".raw"))
+	if _, err := snapshot.Verify(dir, nil); err != nil {
+		t.Fatalf("verify: %v", err)
 	}
 }
