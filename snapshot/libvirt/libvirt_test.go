@@ -227,3 +227,55 @@ func FuzzParseDomainXML(f *testing.F) {
 		}
 	})
 }
+
+// startDomain runs a transient domain on a fresh qcow2 disk of known
+// content and returns the connection, the domain and the disk path.
+func startDomain(t *testing.T, uri, suffix string) (*golibvirt.Libvirt, golibvirt.Domain, string, string) {
+	t.Helper()
+	testenv.NeedTool(t, "qemu-img", "qemu-io")
+	work := qemuDir(t)
+	disk := filepath.Join(work, "suspect.qcow2")
+	testenv.Run(t, "qemu-img", "create", "-q", "-f", "qcow2", disk, "16M")
+	testenv.Run(t, "qemu-io", "-f", "qcow2", "-c", "write -P 0x77 4M 64k", disk)
+	chownQemu(disk)
+	u, _ := url.Parse(uri)
+	l, err := golibvirt.ConnectToURI(u)
+	if err != nil {
+		t.Fatalf("connect %s: %v", uri, err)
+	}
+	t.Cleanup(func() { l.Disconnect() })
+	name := fmt.Sprintf("coldcase-test-%d-%s", os.Getpid(), suffix)
+	dom, err := l.DomainCreateXML(fmt.Sprintf(domainXML, name, disk), 0)
+	if err != nil {
+		t.Fatalf("create transient domain: %v", err)
+	}
+	t.Cleanup(func() { l.DomainDestroy(dom) })
+	return l, dom, name, work
+}
+
+// Without quarantine, a domain paused for the memory capture runs again
+// afterwards, unless --keep-paused.
+func TestMemoryCaptureResumesUnlessKeepPaused(t *testing.T) {
+	uri := needLibvirtd(t)
+	for _, keep := range []bool{false, true} {
+		l, dom, name, work := startDomain(t, uri, fmt.Sprint(keep))
+		p := New(Config{URI: uri, Domain: name, StagingDir: filepath.Join(work, "staging")})
+		a, err := snapshot.NewAcquisition(t.TempDir(), "keep", "test", snapshot.Options{Memory: true, KeepPaused: keep})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = snapshot.Acquire(context.Background(), p, a)
+		p.Close()
+		if err != nil {
+			t.Fatalf("keep-paused=%v: %v", keep, err)
+		}
+		state, _, err := l.DomainGetState(dom, 0)
+		want := golibvirt.DomainRunning
+		if keep {
+			want = golibvirt.DomainPaused
+		}
+		if err != nil || golibvirt.DomainState(state) != want {
+			t.Errorf("keep-paused=%v: state %d (%v), want %d", keep, state, err, want)
+		}
+	}
+}
