@@ -118,15 +118,11 @@ readable table per record list.`,
 			if err := checkFormat(output, "table", "json", "jsonl", "csv"); err != nil {
 				return err
 			}
-			ev, err := openEvidence(args, ef.root)
+			ev, fsys, sel, err := ef.open(args)
 			if err != nil {
 				return err
 			}
 			defer ev.Close()
-			fsys, sel, err := ev.FS(ef.volume)
-			if err != nil {
-				return err
-			}
 			if output == "jsonl" || output == "csv" {
 				s := &timeline.Sorter{}
 				if _, err := runArtifacts(cmd.Context(), fsys, ev, sel, only, s); err != nil {

@@ -30,15 +30,11 @@ to a terminal unless --force is given.`,
 			if ef.root != "" {
 				images = nil
 			}
-			ev, err := openEvidence(images, ef.root)
+			ev, fsys, _, err := ef.open(images)
 			if err != nil {
 				return err
 			}
 			defer ev.Close()
-			fsys, _, err := ev.FS(ef.volume)
-			if err != nil {
-				return err
-			}
 			f, err := fsys.Open(fsName(gpath))
 			if err != nil {
 				return err

@@ -66,15 +66,11 @@ overwritten. Arguments starting with "/" are guest paths.`,
 			if len(paths) == 0 {
 				return withCode(exitUsage, errors.New("no guest path given (they start with /)"))
 			}
-			ev, err := openEvidence(images, ef.root)
+			ev, fsys, sel, err := ef.open(images)
 			if err != nil {
 				return err
 			}
 			defer ev.Close()
-			fsys, sel, err := ev.FS(ef.volume)
-			if err != nil {
-				return err
-			}
 			if err := os.MkdirAll(dir, 0o750); err != nil {
 				return err
 			}

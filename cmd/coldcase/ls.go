@@ -38,15 +38,11 @@ mactime reads.`,
 				return err
 			}
 			images, gpath := splitImagesPath(args, ef.root)
-			ev, err := openEvidence(images, ef.root)
+			ev, fsys, sel, err := ef.open(images)
 			if err != nil {
 				return err
 			}
 			defer ev.Close()
-			fsys, sel, err := ev.FS(ef.volume)
-			if err != nil {
-				return err
-			}
 			var files []timeline.File
 			out := cmd.OutOrStdout()
 			var bw timeline.Writer

@@ -42,6 +42,20 @@ func (f *evidenceFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.root, "root", "", "examine an extracted directory tree instead of images")
 }
 
+// open opens the evidence a verb names and the tree it reads (see FS).
+func (f *evidenceFlags) open(images []string) (*evidence, iofs.FS, string, error) {
+	ev, err := openEvidence(images, f.root)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	fsys, sel, err := ev.FS(f.volume)
+	if err != nil {
+		ev.Close()
+		return nil, nil, "", err
+	}
+	return ev, fsys, sel, nil
+}
+
 // openEvidence opens images (several for LVM spanning disks), their
 // volumes and filesystems, and assembles the guest.
 func openEvidence(paths []string, root string) (*evidence, error) {

@@ -106,15 +106,11 @@ one line per artifact event) for mactime; -o jsonl imports into Timesketch.`,
 			if err != nil {
 				return err
 			}
-			ev, err := openEvidence(args, ef.root)
+			ev, fsys, sel, err := ef.open(args)
 			if err != nil {
 				return err
 			}
 			defer ev.Close()
-			fsys, sel, err := ev.FS(ef.volume)
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
 			s := &timeline.Sorter{}
 			defer s.Close()
