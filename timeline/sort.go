@@ -10,8 +10,8 @@ import (
 )
 
 // DefaultRunSize is how many events a Sorter holds in memory before it
-// spills a sorted run to disk: about 100–200 MiB for typical events.
-const DefaultRunSize = 250_000
+// spills a sorted run to disk: about 50–80 MiB for typical events.
+const DefaultRunSize = 100_000
 
 // Sorter sorts any number of events in bounded memory: it keeps up to
 // RunSize events, spills each full batch as a sorted run to a temporary
