@@ -146,3 +146,24 @@ func TestBruteForceBounded(t *testing.T) {
 		t.Errorf("%d addresses kept", len(b.fails))
 	}
 }
+
+func TestFutureTimes(t *testing.T) {
+	en := NewEngine()
+	en.Add(ev(0, "fs", "Content Modification Time", "", "")) // before any log: ordinary
+	en.Add(ev(10, "auth", "SSH login accepted", "root", "192.0.2.1"))
+	en.Add(ev(3600, "fs", "Content Modification Time", "", ""))    // within a day of the last log
+	en.Add(ev(30*3600, "fs", "Content Modification Time", "", "")) // 30 h after: held
+	en.Add(ev(31*3600, "syslog", "Log entry", "", ""))             // a later log clears it
+	e := ev(100*3600, "fs", "Creation Time", "", "")
+	e.Path = "/usr/bin/ls"
+	en.Add(e)
+	var fs []Finding
+	for _, f := range en.Findings() {
+		if f.Rule == "timestamp-in-future" {
+			fs = append(fs, f)
+		}
+	}
+	if len(fs) != 1 || fs[0].Path != "/usr/bin/ls" || !strings.Contains(fs[0].Detail, "69h0m0s after") {
+		t.Fatalf("%+v", fs)
+	}
+}

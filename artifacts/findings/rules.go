@@ -58,6 +58,9 @@ var Rules = []Rule{
 	{ID: "bruteforce-then-login", Severity: High, Title: "Successful login after a burst of failures from the same address",
 		Why:   "Many failed logins followed by a success from the same IP is a guessed password.",
 		watch: newBruteForce},
+	{ID: "timestamp-in-future", Severity: Low, Title: "File times after the guest's last log entry",
+		Why:   "A file time later than everything the guest logged (by more than a day) was set by hand or by a wrong clock: a timestomping hint.",
+		watch: newFutureTimes},
 	{ID: "log-gap", Severity: Low, Title: "Long silence inside a log file",
 		Why:   "A log that goes quiet for a day and resumes may have been edited; check the period around the gap.",
 		watch: newLogGap},
@@ -358,3 +361,50 @@ func (g *logGap) add(e *timeline.Event) {
 }
 
 func (g *logGap) finish() []Finding { return g.found }
+
+// Future file times: filesystem events more than futureSlack after the
+// newest log, login or journal event. Events come sorted, so every such
+// event follows the last log event; candidates are held (boundedly) until
+// the stream ends.
+const (
+	futureSlack = 24 * time.Hour
+	futureMax   = 1000
+)
+
+type futureTimes struct {
+	lastLog    time.Time
+	candidates []timeline.Event
+	more       int
+}
+
+func newFutureTimes() watcher { return &futureTimes{} }
+
+func (f *futureTimes) add(e *timeline.Event) {
+	switch e.Source {
+	case "fs":
+		if !f.lastLog.IsZero() && e.Time.Sub(f.lastLog) > futureSlack {
+			if len(f.candidates) < futureMax {
+				f.candidates = append(f.candidates, *e)
+			} else {
+				f.more++
+			}
+		}
+	case "syslog", "auth", "journal", "wtmp", "btmp", "audit":
+		f.lastLog = e.Time
+		f.candidates, f.more = f.candidates[:0], 0 // a later log makes the held times ordinary
+	}
+}
+
+func (f *futureTimes) finish() []Finding {
+	var out []Finding
+	for _, e := range f.candidates {
+		out = append(out, Finding{Time: e.Time, Path: e.Path,
+			Detail: fmt.Sprintf("%s: %s at %s, %v after the last log entry (%s)", e.Path, e.TimestampDesc,
+				e.Time.UTC().Format(time.RFC3339), e.Time.Sub(f.lastLog).Round(time.Hour), f.lastLog.UTC().Format(time.RFC3339)),
+			Evidence: []timeline.Evidence{e.Evidence}})
+	}
+	if f.more > 0 && len(out) > 0 {
+		out[len(out)-1].Detail += fmt.Sprintf(" (and %d more file times like it)", f.more)
+	}
+	return out
+}
