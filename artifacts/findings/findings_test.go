@@ -8,8 +8,11 @@ import (
 	"time"
 
 	"github.com/coldcase-dfir/coldcase/artifacts/binaries"
+	"github.com/coldcase-dfir/coldcase/artifacts/journal"
 	"github.com/coldcase-dfir/coldcase/artifacts/persistence"
+	"github.com/coldcase-dfir/coldcase/artifacts/syslog"
 	"github.com/coldcase-dfir/coldcase/artifacts/users"
+	"github.com/coldcase-dfir/coldcase/artifacts/utmp"
 	"github.com/coldcase-dfir/coldcase/timeline"
 )
 
@@ -165,5 +168,41 @@ func TestFutureTimes(t *testing.T) {
 	}
 	if len(fs) != 1 || fs[0].Path != "/usr/bin/ls" || !strings.Contains(fs[0].Detail, "69h0m0s after") {
 		t.Fatalf("%+v", fs)
+	}
+}
+
+func TestLogDamageAndEmptyWtmp(t *testing.T) {
+	recs := map[string]any{
+		"utmp": &utmp.Summary{Files: []utmp.FileSummary{
+			{Path: "/var/log/wtmp", Source: "wtmp", Records: 0, Events: 0},
+			{Path: "/var/log/btmp", Source: "btmp", Records: 10, Events: 9, Corrupt: 1, Trailing: 100},
+			{Path: "/var/log/wtmp.1", Source: "wtmp", Records: 20, Events: 20},
+		}},
+		"journal": &journal.Summary{Files: []journal.FileSummary{
+			{Path: "/var/log/journal/x/system.journal", Entries: 5, HeaderEntries: 90, Damage: "entry array at 0x1000 beyond EOF"},
+			{Path: "/var/log/journal/x/user-1000.journal", Entries: 5, HeaderEntries: 5},
+		}},
+		"syslog": &syslog.Summary{Logins: []syslog.Login{{Time: t0, User: "root", IP: "203.0.113.66",
+			Evidence: timeline.Evidence{Path: "/var/log/auth.log", Line: 3}}}},
+	}
+	en := NewEngine()
+	en.Records(recs)
+	got := rules(en.Findings())
+	for _, want := range []string{"log-damaged/medium//var/log/btmp", "log-damaged/medium//var/log/journal/x/system.journal", "wtmp-empty/medium//var/log/wtmp"} {
+		if !strings.Contains(got+" ", want+" ") {
+			t.Errorf("missing %s in %s", want, got)
+		}
+	}
+	for _, not := range []string{"wtmp.1", "user-1000"} {
+		if strings.Contains(got, not) {
+			t.Errorf("false positive %s in %s", not, got)
+		}
+	}
+	// Without logins in the auth log, an empty wtmp is just unused.
+	delete(recs, "syslog")
+	en = NewEngine()
+	en.Records(recs)
+	if strings.Contains(rules(en.Findings()), "wtmp-empty") {
+		t.Error("wtmp-empty without logins")
 	}
 }

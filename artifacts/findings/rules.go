@@ -7,8 +7,11 @@ import (
 	"time"
 
 	"github.com/coldcase-dfir/coldcase/artifacts/binaries"
+	"github.com/coldcase-dfir/coldcase/artifacts/journal"
 	"github.com/coldcase-dfir/coldcase/artifacts/persistence"
+	"github.com/coldcase-dfir/coldcase/artifacts/syslog"
 	"github.com/coldcase-dfir/coldcase/artifacts/users"
+	"github.com/coldcase-dfir/coldcase/artifacts/utmp"
 	"github.com/coldcase-dfir/coldcase/timeline"
 )
 
@@ -61,6 +64,12 @@ var Rules = []Rule{
 	{ID: "timestamp-in-future", Severity: Low, Title: "File times after the guest's last log entry",
 		Why:   "A file time later than everything the guest logged (by more than a day) was set by hand or by a wrong clock: a timestomping hint.",
 		watch: newFutureTimes},
+	{ID: "log-damaged", Severity: Medium, Title: "Login or journal file damaged or cut short",
+		Why:     "Corrupt records, a partial last record or a journal cut mid-chain are what editing or wiping wtmp/btmp and the journal leaves behind.",
+		records: logDamage},
+	{ID: "wtmp-empty", Severity: Medium, Title: "wtmp holds no logins while auth logs show them",
+		Why:     "An empty wtmp beside successful logins in the auth log means wtmp was truncated.",
+		records: wtmpEmpty},
 	{ID: "log-gap", Severity: Low, Title: "Long silence inside a log file",
 		Why:   "A log that goes quiet for a day and resumes may have been edited; check the period around the gap.",
 		watch: newLogGap},
@@ -228,6 +237,47 @@ func persistenceIndicators(names ...string) func(map[string]any) []Finding {
 		}
 		return out
 	}
+}
+
+func logDamage(recs map[string]any) []Finding {
+	var out []Finding
+	if u, ok := recs["utmp"].(*utmp.Summary); ok {
+		for _, f := range u.Files {
+			if f.Corrupt > 0 || f.Trailing > 0 {
+				out = append(out, Finding{Path: f.Path,
+					Detail:   fmt.Sprintf("%s (%s): %d corrupt records, %d bytes of a partial record at the end", f.Path, f.Source, f.Corrupt, f.Trailing),
+					Evidence: []timeline.Evidence{{Path: f.Path}}})
+			}
+		}
+	}
+	if j, ok := recs["journal"].(*journal.Summary); ok {
+		for _, f := range j.Files {
+			if f.Damage != "" {
+				out = append(out, Finding{Path: f.Path, Time: f.Last,
+					Detail:   fmt.Sprintf("%s: reading stopped after %d of %d entries: %s", f.Path, f.Entries, f.HeaderEntries, f.Damage),
+					Evidence: []timeline.Evidence{{Path: f.Path}}})
+			}
+		}
+	}
+	return out
+}
+
+func wtmpEmpty(recs map[string]any) []Finding {
+	u, ok1 := recs["utmp"].(*utmp.Summary)
+	s, ok2 := recs["syslog"].(*syslog.Summary)
+	if !ok1 || !ok2 || len(s.Logins) == 0 {
+		return nil
+	}
+	var out []Finding
+	for _, f := range u.Files {
+		if f.Source == "wtmp" && f.Events == 0 && f.Error == "" {
+			out = append(out, Finding{Path: f.Path,
+				Detail: fmt.Sprintf("%s has no login records, but the auth logs record %d accepted logins (the latest at %s)", f.Path,
+					len(s.Logins), s.Logins[len(s.Logins)-1].Time.UTC().Format(time.RFC3339)),
+				Evidence: []timeline.Evidence{{Path: f.Path}, s.Logins[len(s.Logins)-1].Evidence}})
+		}
+	}
+	return out
 }
 
 // --- event rules -----------------------------------------------------------
