@@ -2,6 +2,7 @@ package timeline
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"time"
 )
@@ -90,17 +91,19 @@ var reserved = map[string]bool{
 	"evidence_inode": true, "evidence_line": true, "evidence_offset": true,
 }
 
-// UnmarshalJSON reads the flat form back (used for spill files and tests).
-func (e *Event) UnmarshalJSON(b []byte) error {
+// DecodeCore reads one JSONL line's standard fields (not its attributes):
+// a quick read-back for callers that show events without their
+// source-specific fields.
+func DecodeCore(b []byte) (Event, error) {
 	var j jsonEvent
 	if err := json.Unmarshal(b, &j); err != nil {
-		return err
+		return Event{}, err
 	}
 	t, err := time.Parse(time.RFC3339Nano, j.Datetime)
 	if err != nil {
-		return err
+		return Event{}, fmt.Errorf("datetime: %w", err)
 	}
-	*e = Event{
+	e := Event{
 		Time: t, TimestampDesc: j.TimestampDesc, Message: j.Message, Source: j.Source,
 		User: j.User, Host: j.Host, IP: j.IP, Path: j.Path, Zone: j.Zone,
 		Evidence: Evidence{Image: j.EvidenceImage, Volume: j.EvidenceVolume, Path: j.EvidencePath,
@@ -109,6 +112,16 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	if j.EvidenceOffset != nil {
 		e.Evidence.Offset = *j.EvidenceOffset
 	}
+	return e, nil
+}
+
+// UnmarshalJSON reads the flat form back, attributes included.
+func (e *Event) UnmarshalJSON(b []byte) error {
+	core, err := DecodeCore(b)
+	if err != nil {
+		return err
+	}
+	*e = core
 	var all map[string]any
 	if err := json.Unmarshal(b, &all); err != nil {
 		return err
