@@ -33,14 +33,8 @@ func (f *FS) dataOf(in *Inode) (*fileData, error) {
 		d.inline = append([]byte(nil), in.Block[:in.Size]...)
 	case in.Mode&sIFMT == sIFCHR || in.Mode&sIFMT == sIFBLK || in.Mode&sIFMT == sIFIFO || in.Mode&sIFMT == sIFSOCK:
 		d.size = 0
-	case in.Flags&flagExtents != 0:
-		runs, err := f.extentRuns(in)
-		if err != nil {
-			return nil, err
-		}
-		d.runs = runs
 	default:
-		runs, err := f.indirectRuns(in)
+		runs, err := f.blockRuns(in)
 		if err != nil {
 			return nil, err
 		}

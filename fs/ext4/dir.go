@@ -119,13 +119,7 @@ func (f *FS) readDir(in *Inode, slack bool, fn func(dirent) error) error {
 	if in.Flags&flagInlineData != 0 {
 		return f.readInlineDir(in, slack, fn)
 	}
-	var runs []Run
-	var err error
-	if in.Flags&flagExtents != 0 {
-		runs, err = f.extentRuns(in)
-	} else {
-		runs, err = f.indirectRuns(in)
-	}
+	runs, err := f.blockRuns(in)
 	if err != nil {
 		return err
 	}

@@ -31,13 +31,13 @@ import (
 	"fmt"
 	"io"
 	iofs "io/fs"
-	"path"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	cfs "github.com/coldcase-dfir/coldcase/fs"
+	"github.com/coldcase-dfir/coldcase/fs/internal/fsutil"
 )
 
 func init() {
@@ -72,6 +72,8 @@ type FS struct {
 	dirCache map[uint64]*dirIndex // lookups by name, bounded by dirCacheMax names
 	parents  map[uint64]uint64    // ".." of directories met in lookups, bounded by maxParents
 	dirNames int
+
+	walk fsutil.Walker[step] // path resolution; built once, read-only
 }
 
 // Open reads the superblock and group descriptors of the filesystem on r,
@@ -87,6 +89,7 @@ func Open(r io.ReaderAt, size int64) (*FS, error) {
 		return nil, fmt.Errorf("ext4: %w", err)
 	}
 	f := &FS{r: r, size: size, sb: sb, bs: sb.BlockSize(), cache: c, dirCache: map[uint64]*dirIndex{}, parents: map[uint64]uint64{}}
+	f.walk = f.walker()
 
 	groups := sb.groupCount()
 	if need := (uint64(sb.InodesCount) + uint64(sb.InodesPerGroup) - 1) / uint64(sb.InodesPerGroup); need > groups {
@@ -352,13 +355,7 @@ func (f *FS) readParent(dir *Inode) (uint64, error) {
 	if dir.Flags&flagInlineData != 0 {
 		return uint64(binary.LittleEndian.Uint32(dir.Block[:4])), nil
 	}
-	var runs []Run
-	var err error
-	if dir.Flags&flagExtents != 0 {
-		runs, err = f.extentRuns(dir)
-	} else {
-		runs, err = f.indirectRuns(dir)
-	}
+	runs, err := f.blockRuns(dir)
 	if err != nil {
 		return 0, err
 	}
@@ -392,145 +389,92 @@ func (f *FS) readParent(dir *Inode) (uint64, error) {
 	return parent, nil
 }
 
-const (
-	maxHops  = 40   // symlinks followed in one resolution, as Linux's MAXSYMLINKS
-	maxDepth = 2048 // directories deep, as PATH_MAX allows
-)
-
 // ErrCycle is returned when a path goes through a directory that contains
-// one of its own ancestors.
-var ErrCycle = errors.New("directory cycle")
+// one of its own ancestors, or through a second name of a directory.
+var ErrCycle = fsutil.ErrCycle
+
+// step is a node of a path walk: an inode, and whether its name is a
+// later one for a directory inode its parent already lists.
+type step struct {
+	*Inode
+	extraLink bool
+}
+
+// walker resolves paths over f with fsutil's symlink, depth and ancestor
+// bounds, naming inodes in its errors and adding ext4's rule on
+// hard-linked directories (enter).
+func (f *FS) walker() fsutil.Walker[step] {
+	return fsutil.Walker[step]{
+		Root: func() (step, error) {
+			in, err := f.inode(rootIno)
+			return step{Inode: in}, err
+		},
+		IsDir:  step.isDir,
+		IsLink: step.isSymlink,
+		Lookup: func(dir step, name string) (step, error) {
+			ino, ok, extra, err := f.lookup(dir.Inode, name)
+			if err != nil {
+				return step{}, err
+			}
+			if !ok {
+				return step{}, iofs.ErrNotExist
+			}
+			in, err := f.inode(uint64(ino))
+			return step{in, extra}, err
+		},
+		ReadLink: func(s step) (string, error) { return f.readlinkInode(s.Inode) },
+		Same:     func(a, b step) bool { return a.Num == b.Num },
+		Cycle: func(again step, _ string) error {
+			return fmt.Errorf("%w: inode %d is its own ancestor", ErrCycle, again.Num)
+		},
+		NotDir: func(s step) error {
+			return fmt.Errorf("inode %d is %w: %w", s.Num, fsutil.ErrNotDir, iofs.ErrNotExist)
+		},
+		Enter: f.enter,
+	}
+}
+
+// enter admits a directory under cur only by its one name there, in the
+// parent its ".." names. Other links to it (hard-linked directories) would
+// let a walk revisit subtrees, exponentially in depth; they are refused
+// and only the first name leads in.
+func (f *FS) enter(cur, next step, _ string) error {
+	if !next.isDir() {
+		return nil
+	}
+	parent, err := f.parentOf(next.Inode)
+	if err != nil {
+		return err
+	}
+	switch {
+	case parent != cur.Num:
+		return fmt.Errorf("%w: directory inode %d reached from inode %d, but its \"..\" is inode %d (hard-linked directory)", ErrCycle, next.Num, cur.Num, parent)
+	case next.extraLink:
+		return fmt.Errorf("%w: directory inode %d has an earlier name in inode %d (hard-linked directory)", ErrCycle, next.Num, cur.Num)
+	}
+	return nil
+}
 
 // resolve walks name from the root and returns its inode. follow makes
 // the last element's symlink followed too; intermediate ones always are.
 func (f *FS) resolve(op, name string, follow bool) (*Inode, error) {
-	if !validPath(name) {
-		return nil, &iofs.PathError{Op: op, Path: name, Err: iofs.ErrInvalid}
-	}
-	root, err := f.inode(rootIno)
+	path, err := f.walk.Walk(op, name, follow)
 	if err != nil {
-		return nil, &iofs.PathError{Op: op, Path: name, Err: err}
+		return nil, err
 	}
-	stack := []*Inode{root}
-	hops := 0
-	var parts []string
-	if name != "." {
-		parts = strings.Split(name, "/")
-	}
-	for len(parts) > 0 {
-		elem := parts[0]
-		parts = parts[1:]
-		cur := stack[len(stack)-1]
-		switch elem {
-		case "", ".":
-			continue
-		case "..":
-			if len(stack) > 1 {
-				stack = stack[:len(stack)-1]
-			}
-			continue
-		}
-		if !cur.isDir() {
-			return nil, &iofs.PathError{Op: op, Path: name, Err: fmt.Errorf("inode %d is not a directory: %w", cur.Num, iofs.ErrNotExist)}
-		}
-		ino, ok, extraLink, err := f.lookup(cur, elem)
-		if err != nil {
-			return nil, &iofs.PathError{Op: op, Path: name, Err: err}
-		}
-		if !ok {
-			return nil, &iofs.PathError{Op: op, Path: name, Err: iofs.ErrNotExist}
-		}
-		next, err := f.inode(uint64(ino))
-		if err != nil {
-			return nil, &iofs.PathError{Op: op, Path: name, Err: err}
-		}
-		if next.isSymlink() && (len(parts) > 0 || follow) {
-			hops++
-			if hops > maxHops {
-				return nil, &iofs.PathError{Op: op, Path: name, Err: fmt.Errorf("more than %d symlinks", maxHops)}
-			}
-			target, err := f.readlinkInode(next)
-			if err != nil {
-				return nil, &iofs.PathError{Op: op, Path: name, Err: err}
-			}
-			if strings.HasPrefix(target, "/") {
-				stack = stack[:1]
-			}
-			parts = append(strings.Split(target, "/"), parts...)
-			continue
-		}
-		if next.isDir() {
-			for _, a := range stack {
-				if a.Num == next.Num {
-					return nil, &iofs.PathError{Op: op, Path: name, Err: fmt.Errorf("%w: inode %d is its own ancestor", ErrCycle, next.Num)}
-				}
-			}
-			if len(stack) >= maxDepth {
-				return nil, &iofs.PathError{Op: op, Path: name, Err: fmt.Errorf("deeper than %d directories", maxDepth)}
-			}
-			// A directory has one parent, named by its "..", and one name
-			// there. Other links to it (hard-linked directories) would let a
-			// walk revisit subtrees, exponentially in depth; they are refused
-			// and only the first name leads in.
-			parent, err := f.parentOf(next)
-			if err != nil {
-				return nil, &iofs.PathError{Op: op, Path: name, Err: err}
-			}
-			switch {
-			case parent != cur.Num:
-				return nil, &iofs.PathError{Op: op, Path: name, Err: fmt.Errorf("%w: directory inode %d reached from inode %d, but its \"..\" is inode %d (hard-linked directory)", ErrCycle, next.Num, cur.Num, parent)}
-			case extraLink:
-				return nil, &iofs.PathError{Op: op, Path: name, Err: fmt.Errorf("%w: directory inode %d has an earlier name in inode %d (hard-linked directory)", ErrCycle, next.Num, cur.Num)}
-			}
-
-		}
-		stack = append(stack, next)
-	}
-	return stack[len(stack)-1], nil
+	return path[len(path)-1].Inode, nil
 }
 
-// validPath is io/fs.ValidPath without its UTF-8 rule: names on ext4 are
-// bytes, and a non-UTF-8 name found in the listing must open too.
-func validPath(name string) bool {
-	if name == "." {
-		return true
-	}
-	for {
-		elem, rest, more := strings.Cut(name, "/")
-		if elem == "" || elem == "." || elem == ".." {
-			return false
-		}
-		if !more {
-			return true
-		}
-		name = rest
-	}
-}
-
-// fileInfo is the FileInfo of every object this package returns.
+// fileInfo is the FileInfo of every object this package returns; its Stat
+// shares the allocation.
 type fileInfo struct {
-	name string
-	st   cfs.Stat
-}
-
-func (fi *fileInfo) Name() string                 { return fi.name }
-func (fi *fileInfo) Size() int64                  { return fi.st.Size }
-func (fi *fileInfo) Mode() iofs.FileMode          { return fi.st.Mode }
-func (fi *fileInfo) ModTime() time.Time           { return fi.st.Mtime }
-func (fi *fileInfo) IsDir() bool                  { return fi.st.Mode.IsDir() }
-func (fi *fileInfo) Sys() any                     { return &fi.st }
-func (fi *fileInfo) String() string               { return iofs.FormatFileInfo(fi) }
-func (fi *fileInfo) Info() (iofs.FileInfo, error) { return fi, nil }
-
-func baseName(name string) string {
-	if name == "." {
-		return "."
-	}
-	return path.Base(name)
+	fsutil.FileInfo
+	st cfs.Stat
 }
 
 func (f *FS) infoOf(op, name string, in *Inode) (*fileInfo, error) {
-	fi := &fileInfo{name: baseName(name)}
+	fi := &fileInfo{FileInfo: fsutil.FileInfo{N: fsutil.BaseName(name)}}
+	fi.St = &fi.st
 	if err := f.statInto(in, &fi.st); err != nil {
 		return nil, &iofs.PathError{Op: op, Path: name, Err: err}
 	}
@@ -605,6 +549,12 @@ func (f *FS) ReadDir(name string) ([]iofs.DirEntry, error) {
 	if err != nil {
 		return nil, err
 	}
+	return f.listing(name, in)
+}
+
+// listing is readDirInode with errors naming the path; what was read
+// before a damaged block is returned with the error.
+func (f *FS) listing(name string, in *Inode) ([]iofs.DirEntry, error) {
 	ents, err := f.readDirInode(in)
 	if err != nil {
 		err = &iofs.PathError{Op: "readdir", Path: name, Err: err}
@@ -614,7 +564,7 @@ func (f *FS) ReadDir(name string) ([]iofs.DirEntry, error) {
 
 func (f *FS) readDirInode(in *Inode) ([]iofs.DirEntry, error) {
 	if !in.isDir() {
-		return nil, fmt.Errorf("inode %d is not a directory", in.Num)
+		return nil, fmt.Errorf("inode %d is %w", in.Num, fsutil.ErrNotDir)
 	}
 	// Entries and names are collected in two buffers and handed out as
 	// slices of them: two allocations per directory, not two per entry.
@@ -663,7 +613,7 @@ func (f *FS) Open(name string) (iofs.File, error) {
 		return nil, err
 	}
 	if in.isDir() {
-		return &dir{f: f, in: in, fi: fi}, nil
+		return &dir{fi: fi, Dir: fsutil.Dir{Load: func() ([]iofs.DirEntry, error) { return f.listing(name, in) }}}, nil
 	}
 	d, err := f.dataOf(in)
 	if err != nil {
@@ -677,7 +627,7 @@ func (f *FS) Open(name string) (iofs.File, error) {
 type File struct {
 	d   *fileData
 	fi  *fileInfo
-	pos int64
+	pos fsutil.Cursor
 }
 
 func (fl *File) Stat() (iofs.FileInfo, error) { return fl.fi, nil }
@@ -687,74 +637,30 @@ func (fl *File) Read(p []byte) (int, error) {
 	if len(p) > maxRead {
 		p = p[:maxRead]
 	}
-	n, err := fl.d.ReadAt(p, fl.pos)
-	fl.pos += int64(n)
-	if err == io.EOF && n > 0 {
-		err = nil
-	}
-	return n, err
+	return fl.pos.Read(fl.d, p)
 }
 
 func (fl *File) ReadAt(p []byte, off int64) (int, error) { return fl.d.ReadAt(p, off) }
 
 func (fl *File) Seek(off int64, whence int) (int64, error) {
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		off += fl.pos
-	case io.SeekEnd:
-		off += fl.d.size
-	default:
-		return 0, errors.New("ext4: bad whence")
-	}
-	if off < 0 {
-		return 0, errors.New("ext4: negative position")
-	}
-	fl.pos = off
-	return off, nil
+	return fl.pos.Move(off, whence, fl.d.size)
 }
 
+// dir is an open directory; its entries are read on the first ReadDir.
 type dir struct {
-	f       *FS
-	in      *Inode
-	fi      *fileInfo
-	entries []iofs.DirEntry
-	read    bool
+	fi *fileInfo
+	fsutil.Dir
 }
 
 func (d *dir) Stat() (iofs.FileInfo, error) { return d.fi, nil }
 func (d *dir) Close() error                 { return nil }
 func (d *dir) Read([]byte) (int, error) {
-	return 0, &iofs.PathError{Op: "read", Path: d.fi.name, Err: errors.New("is a directory")}
-}
-
-func (d *dir) ReadDir(n int) ([]iofs.DirEntry, error) {
-	if !d.read {
-		d.read = true
-		ents, err := d.f.readDirInode(d.in)
-		if err != nil {
-			return nil, err
-		}
-		d.entries = ents
-	}
-	if n <= 0 {
-		out := d.entries
-		d.entries = nil
-		return out, nil
-	}
-	if len(d.entries) == 0 {
-		return nil, io.EOF
-	}
-	if n > len(d.entries) {
-		n = len(d.entries)
-	}
-	out := d.entries[:n]
-	d.entries = d.entries[n:]
-	return out, nil
+	return 0, &iofs.PathError{Op: "read", Path: d.fi.N, Err: fsutil.ErrIsDir}
 }
 
 var (
 	_ cfs.FS            = (*FS)(nil)
 	_ cfs.DeletedLister = (*FS)(nil)
 	_ io.ReaderAt       = (*File)(nil)
+	_ iofs.ReadDirFile  = (*dir)(nil)
 )

@@ -148,6 +148,15 @@ func (w *extentWalk) node(b []byte, h extentHeader, at int64) error {
 	return nil
 }
 
+// blockRuns maps an inode's blocks through its extent tree, or on ext2/3
+// through its indirect blocks.
+func (f *FS) blockRuns(in *Inode) ([]Run, error) {
+	if in.Flags&flagExtents != 0 {
+		return f.extentRuns(in)
+	}
+	return f.indirectRuns(in)
+}
+
 // indirectRuns maps an ext2/3 inode through its direct and 1-, 2- and
 // 3-level indirect blocks, up to the blocks i_size needs. An indirect block
 // seen twice is an error, which bounds the work by the volume's size.

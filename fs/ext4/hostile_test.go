@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	iofs "io/fs"
 	"os"
@@ -12,9 +13,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	cfs "github.com/coldcase-dfir/coldcase/fs"
+	"github.com/coldcase-dfir/coldcase/fs/internal/fsutil"
 	"github.com/coldcase-dfir/coldcase/internal/testenv"
 )
 
@@ -457,4 +460,51 @@ func dumpe2fs(t *testing.T, args ...string) string {
 		t.Fatalf("dumpe2fs: %v", err)
 	}
 	return string(out)
+}
+
+// TestHostilePaths checks path walks' errors: a path through a file names
+// its inode, a symlink to itself ends in the hop limit, and an empty
+// target is not there (as on Linux).
+func TestHostilePaths(t *testing.T) {
+	base := seed(t, "seed-ext4")
+	a := inodeOf(t, base, "d/a")
+	_, err := openBytes(t, base).Stat("d/a/x")
+	if !errors.Is(err, iofs.ErrNotExist) || !errors.Is(err, fsutil.ErrNotDir) {
+		t.Errorf("stat through a file: %v, want ErrNotExist and ErrNotDir", err)
+	}
+	wantErr(t, err, fmt.Sprintf("inode %d is not a directory", a.Num), "d/a/x")
+
+	fast := inodeOf(t, base, "d/fast")
+	for _, c := range []struct {
+		target string
+		want   error
+	}{{"fast", fsutil.ErrLoop}, {"../d/./fast", fsutil.ErrLoop}, {"", iofs.ErrNotExist}} {
+		img := bytes.Clone(base)
+		in := img[fast.Offset:]
+		le.PutUint32(in[0x4:], uint32(len(c.target)))
+		copy(in[0x28:0x28+60], make([]byte, 60))
+		copy(in[0x28:], c.target)
+		f := openBytes(t, img)
+		if _, err := f.Stat("d/fast"); !errors.Is(err, c.want) {
+			t.Errorf("target %q: stat: %v, want %v", c.target, err, c.want)
+		}
+		if fi, err := f.Lstat("d/fast"); err != nil || fi.Mode().Type() != iofs.ModeSymlink {
+			t.Errorf("target %q: lstat: %v, %v", c.target, fi, err)
+		}
+		if got, err := f.ReadLink("d/fast"); got != c.target || err != nil {
+			t.Errorf("target %q: readlink: %q, %v", c.target, got, err)
+		}
+	}
+}
+
+// TestFSTest runs testing/fstest over the seed image: Open, paged
+// ReadDir on open directories, Read, Seek, ReadAt, Stat, ReadLink and
+// Lstat must agree with each other.
+func TestFSTest(t *testing.T) {
+	for _, s := range []string{"seed-ext4", "seed-ext2"} {
+		f := openBytes(t, seed(t, s))
+		if err := fstest.TestFS(f, "d/a", "d/big", "d/sparse", "d/fast", "d/sub/entry_with_long_name_40"); err != nil {
+			t.Errorf("%s: %v", s, err)
+		}
+	}
 }

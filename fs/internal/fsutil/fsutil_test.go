@@ -113,6 +113,36 @@ func TestWalkCycle(t *testing.T) {
 	}
 }
 
+// The driver hooks: NotDir names the node a path runs through, Enter
+// refuses a node by the driver's own rule, after the generic checks.
+func TestWalkHooks(t *testing.T) {
+	root := dir("", dir("a", &node{name: "f"}, dir("b")))
+	w := walker(root)
+	w.NotDir = func(n *node) error { return fmt.Errorf("%s is %w: %w", n.name, ErrNotDir, iofs.ErrNotExist) }
+	_, err := w.Walk("stat", "a/f/x", true)
+	if !errors.Is(err, ErrNotDir) || !errors.Is(err, iofs.ErrNotExist) || !strings.Contains(err.Error(), "f is not a directory") {
+		t.Fatalf("NotDir: err = %v", err)
+	}
+	refused := errors.New("refused")
+	var entered []string
+	w.Enter = func(d, n *node, name string) error {
+		entered = append(entered, d.name+">"+name)
+		if name == "b" {
+			return refused
+		}
+		return nil
+	}
+	if st, err := w.Walk("stat", "a/f", true); err != nil || names(st) != "/a/f" {
+		t.Fatalf("Enter: a/f = %q, %v", names(st), err)
+	}
+	if _, err := w.Walk("stat", "a/b", true); !errors.Is(err, refused) {
+		t.Fatalf("Enter: a/b err = %v, want refused", err)
+	}
+	if got := strings.Join(entered, " "); got != ">a a>f >a a>b" {
+		t.Fatalf("Enter calls %q", got)
+	}
+}
+
 func TestDirPaging(t *testing.T) {
 	var ents []iofs.DirEntry
 	for _, n := range []string{"a", "b", "c"} {

@@ -36,6 +36,15 @@ type Walker[N any] struct {
 	// root an error: Cycle's, or one wrapping ErrCycle when Cycle is nil.
 	Same  func(a, b N) bool
 	Cycle func(again N, name string) error
+	// NotDir, when set, is the error for a path that goes on through the
+	// non-directory n, so that a driver can name the node; it should wrap
+	// ErrNotDir and iofs.ErrNotExist as the default does.
+	NotDir func(n N) error
+	// Enter, when set, vets n, reached as name in dir, just before it
+	// joins the path (after the cycle and depth checks): a driver's own
+	// rule, such as ext4's that a directory is entered only from the
+	// parent its ".." names.
+	Enter func(dir, n N, name string) error
 
 	MaxHops  int   // DefaultMaxHops when 0
 	MaxDepth int   // DefaultMaxDepth when 0
@@ -80,6 +89,9 @@ func (w *Walker[N]) Walk(op, name string, follow bool) ([]N, error) {
 		}
 		cur := stack[len(stack)-1]
 		if !w.IsDir(cur) {
+			if w.NotDir != nil {
+				return fail(w.NotDir(cur))
+			}
 			// ENOTDIR, but also "not there" for callers probing paths.
 			return fail(fmt.Errorf("%w: %w", ErrNotDir, iofs.ErrNotExist))
 		}
@@ -117,6 +129,11 @@ func (w *Walker[N]) Walk(op, name string, follow bool) ([]N, error) {
 		}
 		if len(stack) >= maxDepth {
 			return fail(fmt.Errorf("deeper than %d directories: %w", maxDepth, or(w.LoopErr, ErrLoop)))
+		}
+		if w.Enter != nil {
+			if err := w.Enter(cur, next, c); err != nil {
+				return fail(err)
+			}
 		}
 		stack = append(stack, next)
 	}
