@@ -190,6 +190,9 @@ type Table struct {
 	SQL     string
 	root    uint32
 	rowid   int // index of the INTEGER PRIMARY KEY column, -1 if none
+	// real marks columns of REAL affinity: SQLite stores their integral
+	// values as integers and reads them back as floats.
+	real []bool
 }
 
 // Col returns the index of a column by name (case-insensitive), or -1.
@@ -215,11 +218,11 @@ func (db *DB) Table(name string) (*Table, error) {
 			return fmt.Errorf("%w: %s: table %s has root page %d", ErrFormat, db.name, name, root)
 		}
 		sql := r.Text(4)
-		cols, rowid, err := parseColumns(sql)
+		cols, rowid, real, err := parseColumns(sql)
 		if err != nil {
 			return fmt.Errorf("%w: %s: table %s: %v", ErrFormat, db.name, name, err)
 		}
-		found = &Table{Name: r.Text(1), Columns: cols, SQL: sql, root: uint32(root), rowid: rowid}
+		found = &Table{Name: r.Text(1), Columns: cols, SQL: sql, root: uint32(root), rowid: rowid, real: real}
 		return errStop
 	})
 	if err != nil && err != errStop {
@@ -373,6 +376,11 @@ func (db *DB) Rows(t *Table, fn func(Row) error) error {
 			if t.rowid >= 0 && t.rowid < len(vals) && vals[t.rowid] == nil {
 				vals[t.rowid] = int64(rowid)
 			}
+			for i, r := range t.real {
+				if x, ok := vals[i].(int64); ok && r {
+					vals[i] = float64(x)
+				}
+			}
 			if err := fn(Row{Rowid: int64(rowid), Values: vals, Page: pg, Offset: db.pageOff(pg) + int64(c)}); err != nil {
 				return err
 			}
@@ -508,15 +516,15 @@ func decodeRecord(b []byte, ncol int) ([]any, error) {
 
 // parseColumns takes the column names from a CREATE TABLE statement and
 // finds the INTEGER PRIMARY KEY column, which holds the rowid.
-func parseColumns(sql string) ([]string, int, error) {
+func parseColumns(sql string) ([]string, int, []bool, error) {
 	sql = removeComments(sql)
 	i := strings.IndexByte(sql, '(')
 	j := strings.LastIndexByte(sql, ')')
 	if i < 0 || j < i {
-		return nil, -1, fmt.Errorf("no column list in %q", trunc(sql))
+		return nil, -1, nil, fmt.Errorf("no column list in %q", trunc(sql))
 	}
 	if strings.Contains(strings.ToUpper(sql[j:]), "WITHOUT ROWID") {
-		return nil, -1, fmt.Errorf("WITHOUT ROWID tables are not supported")
+		return nil, -1, nil, fmt.Errorf("WITHOUT ROWID tables are not supported")
 	}
 	var defs []string
 	depth, start := 0, i+1
@@ -544,6 +552,7 @@ func parseColumns(sql string) ([]string, int, error) {
 	}
 	defs = append(defs, sql[start:j])
 	var cols []string
+	var real []bool
 	rowid := -1
 	for _, d := range defs {
 		d = strings.TrimSpace(d)
@@ -561,11 +570,18 @@ func parseColumns(sql string) ([]string, int, error) {
 			rowid = len(cols)
 		}
 		cols = append(cols, name)
+		typ := ""
+		if len(f) > 1 {
+			typ = strings.ToUpper(f[1])
+		}
+		real = append(real, !strings.Contains(typ, "INT") && !strings.Contains(typ, "CHAR") && !strings.Contains(typ, "CLOB") &&
+			!strings.Contains(typ, "TEXT") && !strings.Contains(typ, "BLOB") &&
+			(strings.Contains(typ, "REAL") || strings.Contains(typ, "FLOA") || strings.Contains(typ, "DOUB")))
 	}
 	if len(cols) == 0 {
-		return nil, -1, fmt.Errorf("no columns in %q", trunc(sql))
+		return nil, -1, nil, fmt.Errorf("no columns in %q", trunc(sql))
 	}
-	return cols, rowid, nil
+	return cols, rowid, real, nil
 }
 
 func removeComments(s string) string {

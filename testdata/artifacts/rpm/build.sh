@@ -22,6 +22,7 @@ spec() { # name epoch nfiles algo
 		echo "Vendor: Coldcase Test Vendor"
 		echo "Packager: Test Packager <t@example.org>"
 		echo "BuildArch: noarch"
+		echo "AutoReqProv: no" # no /bin/sh dependency: dnf installs into an empty root
 		echo "%description"
 		echo "test"
 		echo "%install"

@@ -1,0 +1,134 @@
+package rpmdb
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/coldcase-dfir/coldcase/internal/testenv"
+)
+
+var (
+	dnfOnce sync.Once
+	dnfErr  error
+)
+
+// dnfRoot runs testdata/artifacts/rpm/dnf.sh once and returns a fresh
+// copy of its installroot, so the tools a test runs (which checkpoint
+// and delete -wal files) do not change what the next test reads.
+func dnfRoot(t *testing.T) string {
+	t.Helper()
+	dir := testDB(t)
+	testenv.NeedTool(t, "dnf")
+	testenv.NeedTool(t, "createrepo_c")
+	dnfOnce.Do(func() {
+		script := filepath.Join(testenv.RepoRoot(t), "testdata/artifacts/rpm/dnf.sh")
+		if out, err := exec.Command(script, dir).CombinedOutput(); err != nil {
+			dnfErr = fmt.Errorf("%s: %v\n%s", script, err, out)
+		}
+	})
+	if dnfErr != nil {
+		t.Fatal(dnfErr)
+	}
+	cp := t.TempDir()
+	if out, err := exec.Command("cp", "-a", filepath.Join(dir, "dnfroot"), cp).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	return filepath.Join(cp, "dnfroot")
+}
+
+func inverse(m map[int64]string) map[string]int64 {
+	out := map[string]int64{}
+	for k, v := range m {
+		out[v] = k
+	}
+	return out
+}
+
+func TestHistoryAgainstSQLite3(t *testing.T) {
+	testenv.NeedTool(t, "sqlite3")
+	root := dnfRoot(t)
+	tools := dnfRoot(t) // sqlite3 and dnf read this copy
+	var warns []string
+	txs, dropped, err := ReadHistory(os.DirFS(root), HistoryLocations[0], func(s string) { warns = append(warns, s) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dropped != 0 || len(txs) != 3 {
+		t.Fatalf("%d transactions (%d items dropped), dnf.sh ran 3", len(txs), dropped)
+	}
+	t.Logf("warnings: %q", warns)
+	// dnf leaves history.sqlite in WAL mode: the reader must say so.
+	if fi, err := os.Stat(filepath.Join(root, "var/lib/dnf/history.sqlite-wal")); err == nil && fi.Size() > 0 {
+		if len(warns) != 1 || !strings.Contains(warns[0], "history.sqlite-wal present") || !strings.Contains(warns[0], "applied") {
+			t.Errorf("warnings %q: want one telling the WAL was applied", warns)
+		}
+	}
+	act, rsn, st := inverse(dnfActions), inverse(dnfReasons), inverse(dnfStates)
+	var got []string
+	for _, tx := range txs {
+		uid := "4294967295"
+		if tx.LoginUID != nil {
+			uid = strconv.FormatUint(uint64(*tx.LoginUID), 10)
+		}
+		for _, it := range tx.Items {
+			got = append(got, strings.Join([]string{strconv.FormatInt(tx.ID, 10), strconv.FormatInt(tx.Begin.Unix(), 10),
+				strconv.FormatInt(tx.End.Unix(), 10), uid, tx.Cmdline, tx.ReleaseVer, strconv.FormatInt(st[tx.State], 10),
+				it.Name, strconv.FormatInt(it.Epoch, 10), it.Version, it.Release, it.Arch,
+				strconv.FormatInt(act[it.Action], 10), strconv.FormatInt(rsn[it.Reason], 10), strconv.FormatInt(st[it.State], 10), it.Repo}, "|"))
+		}
+	}
+	q := `select t.id, t.dt_begin, t.dt_end, case when t.user_id < 0 then 4294967295 else t.user_id end, t.cmdline, t.releasever, t.state,
+		r.name, r.epoch, r.version, r.release, r.arch, ti.action, ti.reason, ti.state, coalesce(repo.repoid, '')
+		from trans t join trans_item ti on ti.trans_id = t.id join rpm r on r.item_id = ti.item_id
+		left join repo on repo.id = ti.repo_id order by t.id, ti.id`
+	out, err := exec.Command("sqlite3", "-readonly", filepath.Join(tools, "var/lib/dnf/history.sqlite"), q).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Split(strings.TrimSpace(string(out)), "\n")
+	compareLines(t, "history", want, got)
+
+	// dnf's own view: command line and altered packages per transaction.
+	for _, tx := range txs {
+		out, err := exec.Command("dnf", "-q", "--installroot", tools, "--releasever", "9", "history", "info", strconv.FormatInt(tx.ID, 10)).Output()
+		if err != nil {
+			t.Fatalf("dnf history info %d: %v", tx.ID, err)
+		}
+		s := string(out)
+		if !strings.Contains(s, "Command Line   : "+tx.Cmdline+"\n") {
+			t.Errorf("transaction %d: command line %q not in dnf's\n%s", tx.ID, tx.Cmdline, s)
+		}
+		for _, it := range tx.Items {
+			word := map[string]string{"install": "Install", "remove": "Removed"}[it.Action]
+			if !strings.Contains(s, word+" "+it.NEVRA()) {
+				t.Errorf("transaction %d: %q %s not in dnf's\n%s", tx.ID, word, it.NEVRA(), s)
+			}
+		}
+	}
+	if txs[2].Items[0].Action != "remove" || txs[2].Items[0].Name != "cc-alpha" {
+		t.Errorf("third transaction = %+v, dnf.sh removed cc-alpha", txs[2].Items)
+	}
+}
+
+// TestDnfRPMDB reads the rpm database dnf wrote (in WAL mode) and
+// compares it with rpm's view.
+func TestDnfRPMDB(t *testing.T) {
+	root := dnfRoot(t)
+	d, ok := Find(os.DirFS(root))
+	if !ok {
+		t.Fatal("no rpm database found")
+	}
+	pkgs, files, _ := ours(t, d, root)
+	tools := dnfRoot(t)
+	compareLines(t, "packages", rpmQuery(t, filepath.Join(tools, "var/lib/rpm"), "", pkgQF), pkgs)
+	compareLines(t, "files", rpmQuery(t, filepath.Join(tools, "var/lib/rpm"), "", fileQF), files)
+	if len(pkgs) != 2 {
+		t.Errorf("%d packages, want 2 (cc-alpha was removed)", len(pkgs))
+	}
+}
