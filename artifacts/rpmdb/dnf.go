@@ -33,7 +33,7 @@ type Transaction struct {
 	State   string `json:"state"`
 	Comment string `json:"comment,omitempty"`
 	// Offset is the byte offset of the transaction's row in the database.
-	Offset int64      `json:"offset"`
+	Offset int64       `json:"offset"`
 	Items  []TransItem `json:"items,omitempty"`
 }
 
