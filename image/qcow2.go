@@ -8,8 +8,9 @@ import (
 	"io"
 	"sync"
 
-	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/coldcase-dfir/coldcase/image/internal/inflate"
 )
 
 // qcow2 reads QEMU's copy-on-write format, versions 2 and 3, following
@@ -381,8 +382,8 @@ func (q *qcow2) mapAt(off, want int64) (extent, error) {
 func (q *qcow2) unitSize() int64 { return q.clusterSize }
 
 var (
-	flatePool = sync.Pool{New: func() any { return flate.NewReader(nil) }}
-	zstdPool  = sync.Pool{New: func() any {
+	inflatePool = sync.Pool{New: func() any { return inflate.NewDecoder() }}
+	zstdPool    = sync.Pool{New: func() any {
 		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxMemory(64<<20), zstd.WithDecoderMaxWindow(8<<20))
 		if err != nil {
 			panic(err) // only bad options fail
@@ -417,12 +418,12 @@ func (q *qcow2) decompress(dst []byte, e extent) error {
 
 // inflateRaw fills dst from the raw deflate stream in src.
 func inflateRaw(dst, src []byte) error {
-	fr := flatePool.Get().(io.ReadCloser)
-	defer flatePool.Put(fr)
-	if err := fr.(flate.Resetter).Reset(bytes.NewReader(src), nil); err != nil {
-		return err
+	d := inflatePool.Get().(*inflate.Decoder)
+	defer inflatePool.Put(d)
+	n, err := d.Decode(dst, src)
+	if err == nil && n < len(dst) {
+		err = fmt.Errorf("deflate stream ends after %d of %d bytes", n, len(dst))
 	}
-	_, err := io.ReadFull(fr, dst)
 	return err
 }
 

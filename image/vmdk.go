@@ -8,9 +8,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"sync"
 
-	"github.com/klauspost/compress/zlib"
+	"github.com/coldcase-dfir/coldcase/image/internal/inflate"
 )
 
 // vmdk reads VMware's hosted sparse extents (monolithicSparse, and
@@ -221,8 +220,6 @@ func (s *vmdkSparse) mapAt(off, want int64) (extent, error) {
 
 func (s *vmdkSparse) unitSize() int64 { return s.grain }
 
-var zlibPool sync.Pool
-
 func (s *vmdkSparse) decompress(dst []byte, e extent) error {
 	off := e.host
 	clen := min(2*s.grain+1024, s.fsize-off)
@@ -247,23 +244,15 @@ func (s *vmdkSparse) decompress(dst []byte, e extent) error {
 	if err := readFull(s.f, buf, off); err != nil {
 		return fmt.Errorf("vmdk %s: compressed grain at %#x: %w", s.name, off, err)
 	}
-	var zr io.ReadCloser
-	var err error
-	if v := zlibPool.Get(); v != nil {
-		zr = v.(io.ReadCloser)
-		err = zr.(zlib.Resetter).Reset(bytes.NewReader(buf), nil)
-	} else {
-		zr, err = zlib.NewReader(bytes.NewReader(buf))
-	}
-	if err == nil {
-		var n int
-		n, err = io.ReadFull(zr, dst)
-		zlibPool.Put(zr)
+	d := inflatePool.Get().(*inflate.Decoder)
+	n, err := d.DecodeZlib(dst, buf)
+	inflatePool.Put(d)
+	if err == nil && n < len(dst) {
 		// The grain holding the disk's last bytes is compressed short.
-		if errors.Is(err, io.ErrUnexpectedEOF) && e.unit+int64(n) >= s.capacity {
-			clear(dst[n:])
-			err = nil
+		if e.unit+int64(n) < s.capacity {
+			err = fmt.Errorf("zlib stream ends after %d of %d bytes", n, len(dst))
 		}
+		clear(dst[n:])
 	}
 	if err != nil {
 		return fmt.Errorf("vmdk %s: compressed grain at %#x (%d bytes): %w", s.name, off, clen, err)
