@@ -3,6 +3,13 @@
 // rotations (.1, .2.gz, -YYYYMMDD), oldest first — and turns every package
 // installed, upgraded, downgraded or removed into a timeline event.
 //
+// On RPM-family guests it also reads the two databases that survive log
+// wiping (package rpmdb): the rpm database, whose headers record each
+// installed package's install time, and dnf's transaction history, which
+// records who (login uid) ran which dnf command when and what it changed.
+// A removed package leaves the rpm database, so only the history and the
+// logs tell of it.
+//
 // dpkg.log, history.log and yum.log write local time: it is converted with
 // the guest's zone (artifacts.Env.Zone), which is recorded on the event.
 // yum.log's stamps also lack the year; it is inferred as for syslog (see
@@ -11,22 +18,40 @@
 //
 // # Events
 //
-//   - Source is the manager: "dpkg", "apt", "yum" or "dnf".
+//   - Source is the manager: "dpkg", "apt", "yum" or "dnf", or "rpm"
+//     for the rpm database. dnf's history gives Source "dnf" too, told
+//     apart from the logs by its Evidence.Path.
 //   - TimestampDesc: "Package installed" (install, reinstall), "Package
 //     upgraded", "Package downgraded", "Package removed" (remove, purge,
 //     erase, obsoleted), and for dnf's command lines "Package command".
 //     dpkg's configure, trigproc, status, startup and conffile lines,
 //     dnf's "Upgraded"/"Cleanup" halves of an upgrade are counted as
 //     records but give no event: they repeat what the events above tell.
+//   - rpm database: one "Package installed" per package, at its
+//     INSTALLTIME (the package's current version: upgrades replace the
+//     header).
+//   - dnf history: per transaction a "Package command" at its begin time,
+//     message "dnf transaction N (state): command line — counts", then one
+//     event per package installed, upgraded, downgraded, reinstalled or
+//     removed by it at the same time (the replaced halves of upgrades give
+//     their version as old_version, not an event of their own).
 //   - Message: the log line after its stamp (dpkg, yum, dnf); for apt
-//     "Install: name:arch (version)" and the command line.
-//   - User: apt's Requested-By name. Zone: the zone local times were read
-//     in (dpkg, apt, yum); empty for dnf.
+//     "Install: name:arch (version)" and the command line; rpm
+//     "Installed: NEVRA".
+//   - User: apt's Requested-By name; for dnf history the login uid's name
+//     in the guest's /etc/passwd. Zone: the zone local times were read
+//     in (dpkg, apt, yum); empty for dnf and rpm.
 //   - Evidence.Path is the rotated file read, Evidence.Line the 1-based
-//     line (apt: the transaction's Start-Date line).
+//     line (apt: the transaction's Start-Date line). For the databases,
+//     Evidence.Path is the database file and Evidence.Offset the byte
+//     offset of the package's record (sqlite cell or Berkeley DB item) or
+//     of the transaction's row.
 //   - Attrs (lower_snake, only those present): "package", "version",
 //     "old_version", "arch", "epoch", "action", "automatic" ("true"),
-//     "command", "uid", "manager".
+//     "command", "uid", "manager"; rpm adds "hnum" (the record number),
+//     "vendor", "packager", "source_rpm", "build_time"; dnf history adds
+//     "transaction", "state", "reason", "repo", "items", "releasever",
+//     "end".
 package packages
 
 import (
@@ -65,8 +90,10 @@ type FileSummary struct {
 
 // Summary is the extractor's result.
 type Summary struct {
-	Files  []FileSummary  `json:"files"`
-	Counts map[string]int `json:"counts"` // events per TimestampDesc
+	Files []FileSummary `json:"files"`
+	// Databases: the rpm database and dnf's history, when present.
+	Databases []DBSummary    `json:"databases,omitempty"`
+	Counts    map[string]int `json:"counts"` // events per TimestampDesc
 }
 
 // Run reads the guest's package logs.
@@ -80,7 +107,9 @@ func Run(ctx context.Context, env *artifacts.Env) (any, error) {
 			sum.Files = append(sum.Files, readFile(ctx, env, p, l.Format, sum))
 		}
 	}
-	return sum, nil
+	readRPMDB(ctx, env, sum)
+	readHistory(ctx, env, sum)
+	return sum, ctx.Err()
 }
 
 func readFile(ctx context.Context, env *artifacts.Env, name, format string, sum *Summary) FileSummary {
