@@ -458,11 +458,8 @@ func (f *FS) enter(cur, next step, _ string) error {
 // resolve walks name from the root and returns its inode. follow makes
 // the last element's symlink followed too; intermediate ones always are.
 func (f *FS) resolve(op, name string, follow bool) (*Inode, error) {
-	path, err := f.walk.Walk(op, name, follow)
-	if err != nil {
-		return nil, err
-	}
-	return path[len(path)-1].Inode, nil
+	s, err := f.walk.Last(op, name, follow)
+	return s.Inode, err
 }
 
 // fileInfo is the FileInfo of every object this package returns; its Stat

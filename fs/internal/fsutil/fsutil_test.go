@@ -76,14 +76,18 @@ func TestWalk(t *testing.T) {
 		{"a/b/f/y", true, "", iofs.ErrNotExist},
 	} {
 		st, err := w.Walk("stat", c.path, c.follow)
+		last, lerr := w.Last("stat", c.path, c.follow)
 		if c.err != nil {
-			if !errors.Is(err, c.err) {
-				t.Errorf("Walk(%q, %v) = %v, want %v", c.path, c.follow, err, c.err)
+			if !errors.Is(err, c.err) || !errors.Is(lerr, c.err) {
+				t.Errorf("Walk(%q, %v) = %v, Last %v; want %v", c.path, c.follow, err, lerr, c.err)
 			}
 			continue
 		}
 		if err != nil || names(st) != c.want {
 			t.Errorf("Walk(%q, %v) = %q, %v; want %q", c.path, c.follow, names(st), err, c.want)
+		}
+		if lerr != nil || last != st[len(st)-1] {
+			t.Errorf("Last(%q, %v) = %v, %v; want Walk's last node", c.path, c.follow, last, lerr)
 		}
 	}
 }

@@ -54,6 +54,24 @@ type Walker[N any] struct {
 // Walk returns the nodes from the root to name, root first. Errors are
 // *iofs.PathError with op and name.
 func (w *Walker[N]) Walk(op, name string, follow bool) ([]N, error) {
+	return w.walk(op, name, follow, nil)
+}
+
+// Last is Walk's last node, the one name names. It keeps the path of a
+// usual depth off the heap, which counts when a tree walk resolves every
+// directory it lists.
+func (w *Walker[N]) Last(op, name string, follow bool) (N, error) {
+	var buf [16]N
+	stack, err := w.walk(op, name, follow, buf[:0])
+	if err != nil {
+		var zero N
+		return zero, err
+	}
+	return stack[len(stack)-1], nil
+}
+
+// walk is Walk building the path in stack's room.
+func (w *Walker[N]) walk(op, name string, follow bool, stack []N) ([]N, error) {
 	fail := func(err error) ([]N, error) { return nil, &iofs.PathError{Op: op, Path: name, Err: err} }
 	if !ValidPath(name) {
 		return fail(iofs.ErrInvalid)
@@ -73,7 +91,7 @@ func (w *Walker[N]) Walk(op, name string, follow bool) ([]N, error) {
 	if name != "." {
 		comps = strings.Split(name, "/")
 	}
-	stack := []N{root}
+	stack = append(stack[:0], root)
 	hops := 0
 	for len(comps) > 0 {
 		c := comps[0]
