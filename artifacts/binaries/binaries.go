@@ -2,10 +2,11 @@
 // file that is executable by mode or starts with ELF, PE ("MZ") or script
 // ("#!") magic. Each is hashed once (sha256 and md5 through one read),
 // described (ELF via its program headers, PE via saferwall/pe), checked
-// against the dpkg database, and flagged when it is SUID/SGID, carries
-// file capabilities, is world-writable, lives under /tmp, /var/tmp,
-// /dev/shm, a hidden folder or a home, is not owned by a package in a
-// system folder, or differs from its package's recorded md5.
+// against the package database (dpkg's, or rpm's through package rpmdb),
+// and flagged when it is SUID/SGID, carries file capabilities, is
+// world-writable, lives under /tmp, /var/tmp, /dev/shm, a hidden folder
+// or a home, is not owned by a package in a system folder, or differs
+// from its package's recorded digest (md5, or rpm's sha256).
 //
 // The walk streams: only flagged binaries are kept in the report; the
 // full list goes to Options.Each as it is produced.
@@ -87,8 +88,8 @@ const (
 	FlagHiddenPath        = "hidden_path" // a folder or the file itself starts with "."
 	FlagHomeDir           = "home_dir"    // under /home or /root
 	FlagNotPackaged       = "not_packaged"
-	FlagPackageMismatch   = "package_md5_mismatch"
-	FlagConffileModified  = "package_conffile_modified" // differs from the md5 dpkg recorded for a conffile
+	FlagPackageMismatch   = "package_md5_mismatch"      // differs from the digest (md5 or sha256) its package recorded
+	FlagConffileModified  = "package_conffile_modified" // the same for a dpkg conffile or rpm %config file
 	FlagUnreadable        = "unreadable"                // could not be read to the end
 	FlagNotHashedTooLarge = "not_hashed_too_large"
 )
@@ -115,11 +116,13 @@ type Binary struct {
 	ELF          *ELFInfo      `json:"elf,omitempty"`
 	PE           *PEInfo       `json:"pe,omitempty"`
 	Capabilities *Capabilities `json:"capabilities,omitempty"`
-	// Package owning the path (dpkg), and the md5 it recorded.
-	Package    string   `json:"package,omitempty"`
-	PackageMD5 string   `json:"package_md5,omitempty"`
-	Flags      []string `json:"flags,omitempty"`
-	Errors     []string `json:"errors,omitempty"`
+	// Package owning the path (dpkg or rpm), and the digest it recorded:
+	// md5 (dpkg, rpm before 4.6 or built so) or sha256 (rpm's default).
+	Package       string   `json:"package,omitempty"`
+	PackageMD5    string   `json:"package_md5,omitempty"`
+	PackageSHA256 string   `json:"package_sha256,omitempty"`
+	Flags         []string `json:"flags,omitempty"`
+	Errors        []string `json:"errors,omitempty"`
 	// Evidence is filled for flagged binaries and those handed to Each.
 	Evidence timeline.Evidence `json:"evidence"`
 }
@@ -132,8 +135,9 @@ type Report struct {
 	// FlaggedTotal counts flagged binaries, including any beyond
 	// Options.MaxFlagged that Flagged does not hold.
 	FlaggedTotal int64 `json:"flagged_total"`
-	// PackageDB is "dpkg" when ownership was checked, "" otherwise;
-	// PackageNote says why not.
+	// PackageDB is "dpkg" or "rpm" when ownership was checked, ""
+	// otherwise; PackageNote says why not, or which digests were not
+	// compared.
 	PackageDB   string `json:"package_db"`
 	PackageNote string `json:"package_note,omitempty"`
 	// Files walked (all types) and folders skipped on errors.
@@ -175,7 +179,7 @@ func Extract(ctx context.Context, env *artifacts.Env, opts Options) (*Report, er
 	}
 	fsys := env.FS
 	warn := func(p, msg string) { env.Warn(artifacts.Warning{Source: Source, Path: p, Msg: msg}) }
-	db := loadDpkg(fsys, warn)
+	db := loadPackageDB(fsys, warn)
 	rep := &Report{PackageDB: db.kind, PackageNote: db.note}
 	names := ownerNames(fsys)
 
@@ -446,7 +450,7 @@ func flag(b *Binary, fi iofs.FileInfo, db *packageDB) {
 	if db.kind == "" {
 		return
 	}
-	pkg, sum, conf, ok := db.lookup(p)
+	pkg, algo, sum, conf, ok := db.lookup(p)
 	if !ok {
 		if strings.HasPrefix(p, "/var/lib/dpkg/") {
 			return // maintainer scripts
@@ -460,14 +464,20 @@ func flag(b *Binary, fi iofs.FileInfo, db *packageDB) {
 		return
 	}
 	b.Package = pkg
-	if sum != nil {
-		b.PackageMD5 = hex.EncodeToString(sum[:])
-		if b.MD5 != "" && b.MD5 != b.PackageMD5 {
-			if conf {
-				b.Flags = append(b.Flags, FlagConffileModified)
-			} else {
-				b.Flags = append(b.Flags, FlagPackageMismatch)
-			}
+	var have, want string
+	switch algo {
+	case "md5":
+		b.PackageMD5 = hex.EncodeToString(sum)
+		have, want = b.MD5, b.PackageMD5
+	case "sha256":
+		b.PackageSHA256 = hex.EncodeToString(sum)
+		have, want = b.SHA256, b.PackageSHA256
+	}
+	if have != "" && have != want {
+		if conf {
+			b.Flags = append(b.Flags, FlagConffileModified)
+		} else {
+			b.Flags = append(b.Flags, FlagPackageMismatch)
 		}
 	}
 }

@@ -4,39 +4,124 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/hex"
+	"fmt"
 	iofs "io/fs"
 	"path"
 	"strings"
 
 	"github.com/coldcase-dfir/coldcase/artifacts"
+	"github.com/coldcase-dfir/coldcase/artifacts/rpmdb"
 )
 
 // packageDB maps guest paths to the installed package that owns them and,
-// where the package recorded one, the file's md5.
+// where the package recorded one, the file's digest: md5 (dpkg, old rpm)
+// or sha256 (rpm ≥ 4.6's default).
 type packageDB struct {
-	kind  string // "dpkg", or "" when no database was read
-	names []string
-	owner map[string]int32
-	md5   map[string][16]byte
-	// conf marks paths whose md5 came from a package's Conffiles (status):
-	// admins edit those legitimately, so a mismatch is told apart.
+	kind   string // "dpkg", "rpm", or "" when no database was read
+	names  []string
+	owner  map[string]int32
+	md5    map[string][16]byte
+	sha256 map[string][32]byte
+	// conf marks paths whose digest came from a package's Conffiles
+	// (dpkg status) or %config file list (rpm): admins edit those
+	// legitimately, so a mismatch is told apart.
 	conf map[string]bool
 	note string
 }
 
-// loadDpkg reads /var/lib/dpkg/info/*.list and *.md5sums. It returns a
-// database of kind "" when the folder is absent. rpm databases
-// (/var/lib/rpm: Berkeley DB, NDB or sqlite) are detected but not read.
-func loadDpkg(fsys iofs.FS, warn func(string, string)) *packageDB {
-	db := &packageDB{owner: map[string]int32{}, md5: map[string][16]byte{}, conf: map[string]bool{}}
-	ents, err := iofs.ReadDir(fsys, "var/lib/dpkg/info")
-	if err != nil {
-		for _, p := range []string{"var/lib/rpm/rpmdb.sqlite", "var/lib/rpm/Packages", "var/lib/rpm/Packages.db", "usr/lib/sysimage/rpm/rpmdb.sqlite"} {
-			if _, err := iofs.Stat(fsys, p); err == nil {
-				db.note = "rpm database /" + p + " present but not read: package ownership unknown"
-				break
+func newPackageDB() *packageDB {
+	return &packageDB{owner: map[string]int32{}, md5: map[string][16]byte{}, sha256: map[string][32]byte{}, conf: map[string]bool{}}
+}
+
+// loadPackageDB reads dpkg's database, or else the rpm database.
+func loadPackageDB(fsys iofs.FS, warn func(string, string)) *packageDB {
+	if db := loadDpkg(fsys, warn); db.kind != "" {
+		return db
+	}
+	return loadRPM(fsys, warn)
+}
+
+// loadRPM reads the rpm database (package rpmdb): owners of every file,
+// md5 and sha256 file digests. Digests of other algorithms are not
+// compared (the inventory hashes md5 and sha256 only), nor are those of
+// paths two packages record with different contents (multilib). Files
+// changed by prelink (RHEL ≤ 7, where installed) differ from rpm's
+// digest; rpm -V undoes prelinking first, we do not.
+func loadRPM(fsys iofs.FS, warn func(string, string)) *packageDB {
+	db := newPackageDB()
+	d, ok := rpmdb.Find(fsys)
+	if !ok {
+		return db
+	}
+	if d.Format == rpmdb.FormatNDB {
+		db.note = "rpm database " + d.Path + " is in NDB format, not read: package ownership unknown"
+		return db
+	}
+	ambiguous := map[string]bool{}
+	skipped := map[string]int{}
+	err := d.Walk(fsys, func(p *rpmdb.Package, _ rpmdb.Record) error {
+		i := int32(len(db.names))
+		db.names = append(db.names, p.Name)
+		for _, f := range p.Files {
+			fp := path.Clean("/" + f.Path)
+			if _, has := db.owner[fp]; !has {
+				db.owner[fp] = i
+			}
+			if f.Digest == "" || f.Flags&rpmdb.FileGhost != 0 || f.Mode&0o170000 != 0o100000 || ambiguous[fp] {
+				continue
+			}
+			sum, err := hex.DecodeString(f.Digest)
+			if err != nil {
+				continue
+			}
+			var same, had bool
+			switch {
+			case p.DigestAlgo == "md5" && len(sum) == 16:
+				old, has := db.md5[fp]
+				had, same = has, has && string(old[:]) == string(sum)
+				db.md5[fp] = [16]byte(sum)
+			case p.DigestAlgo == "sha256" && len(sum) == 32:
+				old, has := db.sha256[fp]
+				had, same = has, has && string(old[:]) == string(sum)
+				db.sha256[fp] = [32]byte(sum)
+			default:
+				skipped[p.DigestAlgo]++
+				continue
+			}
+			if had && !same {
+				ambiguous[fp] = true
+				delete(db.md5, fp)
+				delete(db.sha256, fp)
+				delete(db.conf, fp)
+				continue
+			}
+			if f.Config() {
+				db.conf[fp] = true
 			}
 		}
+		return nil
+	}, func(msg string) { warn(d.Path, msg) })
+	if err != nil {
+		warn(d.Path, err.Error())
+		if len(db.names) == 0 {
+			db.note = "rpm database " + d.Path + " not read: " + err.Error()
+			return db
+		}
+	}
+	db.kind = "rpm"
+	for algo, n := range skipped {
+		db.note += fmt.Sprintf("%d file digests in %s not compared; ", n, algo)
+	}
+	db.note = strings.TrimSuffix(db.note, "; ")
+	return db
+}
+
+// loadDpkg reads /var/lib/dpkg/info/*.list and *.md5sums. It returns a
+// database of kind "" when the folder is absent.
+func loadDpkg(fsys iofs.FS, warn func(string, string)) *packageDB {
+	db := newPackageDB()
+	ents, err := iofs.ReadDir(fsys, "var/lib/dpkg/info")
+	if err != nil {
 		return db
 	}
 	db.kind = "dpkg"
@@ -161,23 +246,26 @@ func (db *packageDB) conffiles(fsys iofs.FS, idx func(string) int32, warn func(s
 	}
 }
 
-// lookup finds a path's package, trying the /usr-merged alias (/bin/ls and
-// /usr/bin/ls name the same file on merged systems, and dpkg records
-// whichever the package shipped).
-func (db *packageDB) lookup(p string) (pkg string, sum *[16]byte, conf, ok bool) {
+// lookup finds a path's package and the digest it recorded ("md5" or
+// "sha256"; algo "" when none), trying the /usr-merged alias (/bin/ls
+// and /usr/bin/ls name the same file on merged systems, and packages
+// record whichever they shipped).
+func (db *packageDB) lookup(p string) (pkg, algo string, sum []byte, conf, ok bool) {
 	if db == nil || db.kind == "" {
-		return "", nil, false, false
+		return "", "", nil, false, false
 	}
 	for _, c := range aliases(p) {
 		if i, found := db.owner[c]; found {
 			pkg, ok = db.names[i], true
 			if s, has := db.md5[c]; has {
-				sum, conf = &s, db.conf[c]
+				algo, sum, conf = "md5", s[:], db.conf[c]
+			} else if s, has := db.sha256[c]; has {
+				algo, sum, conf = "sha256", s[:], db.conf[c]
 			}
 			return
 		}
 	}
-	return "", nil, false, false
+	return "", "", nil, false, false
 }
 
 func aliases(p string) []string {

@@ -30,11 +30,13 @@ spec() { # name epoch nfiles algo
 		echo "printf '#!/bin/sh\necho $name\n' > %{buildroot}/usr/bin/$name"
 		echo "chmod 755 %{buildroot}/usr/bin/$name"
 		echo "printf 'setting=1\n' > %{buildroot}/etc/$name/$name.conf"
+		echo "printf '#!/bin/sh\nexit 0\n' > %{buildroot}/etc/$name/hook.sh"
 		echo "for i in \$(seq 1 $n); do echo \"data \$i of $name\" > %{buildroot}/usr/share/$name/file-\$i.txt; done"
 		echo "ln -s ../bin/$name %{buildroot}/usr/share/$name/link"
 		echo "%files"
 		echo "%attr(0755,root,root) /usr/bin/$name"
 		echo "%config(noreplace) /etc/$name/$name.conf"
+		echo "%config %attr(0755,root,root) /etc/$name/hook.sh" # an executable %config file
 		echo "/usr/share/$name"
 	} > "$w/SPECS/$name.spec"
 }
