@@ -32,7 +32,8 @@ type Transaction struct {
 	// State is "done", "error" or "unknown" (dnf's return code).
 	State   string `json:"state"`
 	Comment string `json:"comment,omitempty"`
-	// Offset is the byte offset of the transaction's row in the database.
+	// Offset is the byte offset of the transaction's row in the
+	// database, -1 when the row is only in the -wal log.
 	Offset int64       `json:"offset"`
 	Items  []TransItem `json:"items,omitempty"`
 }

@@ -183,6 +183,15 @@ func (db *DB) page(n uint32, buf []byte) error {
 
 func (db *DB) pageOff(n uint32) int64 { return int64(n-1) * int64(db.pageSize) }
 
+// fileOff returns the offset in the database file of byte off of page n,
+// or -1 when the page was read from the WAL.
+func (db *DB) fileOff(n uint32, off int) int64 {
+	if _, ok := db.wal[n]; ok {
+		return -1
+	}
+	return db.pageOff(n) + int64(off)
+}
+
 // Table is a table found in sqlite_schema.
 type Table struct {
 	Name    string
@@ -244,7 +253,8 @@ var errStop = errors.New("stop")
 type Row struct {
 	Rowid  int64
 	Values []any
-	// Page and Offset locate the row's cell in the database file.
+	// Page and Offset locate the row's cell in the database file; Offset
+	// is -1 when the page came from the WAL.
 	Page   uint32
 	Offset int64
 }
@@ -381,7 +391,7 @@ func (db *DB) Rows(t *Table, fn func(Row) error) error {
 					vals[i] = float64(x)
 				}
 			}
-			if err := fn(Row{Rowid: int64(rowid), Values: vals, Page: pg, Offset: db.pageOff(pg) + int64(c)}); err != nil {
+			if err := fn(Row{Rowid: int64(rowid), Values: vals, Page: pg, Offset: db.fileOff(pg, c)}); err != nil {
 				return err
 			}
 		}
