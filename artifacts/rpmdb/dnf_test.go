@@ -2,6 +2,7 @@ package rpmdb
 
 import (
 	"fmt"
+	"math/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 
 	"github.com/coldcase-dfir/coldcase/internal/testenv"
 )
@@ -130,5 +132,38 @@ func TestDnfRPMDB(t *testing.T) {
 	compareLines(t, "files", rpmQuery(t, filepath.Join(tools, "var/lib/rpm"), "", fileQF), files)
 	if len(pkgs) != 2 {
 		t.Errorf("%d packages, want 2 (cc-alpha was removed)", len(pkgs))
+	}
+}
+
+// TestHistoryCorrupt damages dnf's real history database (WAL folded in
+// by copying sqlite3's checkpointed file) at random places: ReadHistory
+// must return an error or transactions, never panic or hang.
+func TestHistoryCorrupt(t *testing.T) {
+	testenv.NeedTool(t, "sqlite3")
+	root := dnfRoot(t)
+	p := filepath.Join(root, "var/lib/dnf/history.sqlite")
+	if out, err := exec.Command("sqlite3", p, "PRAGMA wal_checkpoint(TRUNCATE);").CombinedOutput(); err != nil {
+		t.Fatalf("sqlite3: %v %s", err, out)
+	}
+	os.Remove(p + "-wal")
+	orig, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewSource(7))
+	errs := 0
+	for i := 0; i < 300; i++ {
+		b := append([]byte(nil), orig...)
+		for k := 0; k < 1+rng.Intn(8); k++ {
+			b[rng.Intn(len(b))] = byte(rng.Intn(256))
+		}
+		fsys := fstest.MapFS{"var/lib/dnf/history.sqlite": {Data: b}}
+		if _, _, err := ReadHistory(fsys, HistoryLocations[0], func(string) {}); err != nil {
+			errs++
+		}
+	}
+	t.Logf("%d of 300 damaged copies gave an error", errs)
+	if txs, _, err := ReadHistory(fstest.MapFS{"var/lib/dnf/history.sqlite": {Data: orig}}, HistoryLocations[0], func(string) {}); err != nil || len(txs) != 3 {
+		t.Errorf("checkpointed copy: %d transactions, %v", len(txs), err)
 	}
 }
