@@ -1,7 +1,9 @@
 package image
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,14 +72,58 @@ func TestBackingChains(t *testing.T) {
 		checkEqual(t, top, qemuRaw(t, top, "qcow2"))
 	})
 	t.Run("qcow2-internal-snapshot", func(t *testing.T) {
-		// The current state is read; the snapshot is counted.
+		// Open reads the current state and lists the snapshots;
+		// OpenSnapshot reads one, by ID or name, as qemu-img convert -l
+		// does — also one taken before the disk grew, over a backing file.
+		base := filepath.Join(dir, "snapbase.qcow2")
+		testenv.Run(t, "qemu-img", "convert", "-O", "qcow2", raw, base)
 		img := filepath.Join(dir, "snap.qcow2")
-		testenv.Run(t, "qemu-img", "convert", "-O", "qcow2", raw, img)
+		testenv.Run(t, "qemu-img", "create", "-q", "-f", "qcow2", "-b", "snapbase.qcow2", "-F", "qcow2", img)
+		qemuIO(t, "qcow2", img, "write -P 0x61 64k 128k")
 		testenv.Run(t, "qemu-img", "snapshot", "-c", "before", img)
 		qemuIO(t, "qcow2", img, "write -P 0x66 0 1M")
+		testenv.Run(t, "qemu-img", "snapshot", "-c", "middle", img)
+		testenv.Run(t, "qemu-img", "resize", "-q", img, "+3M")
+		qemuIO(t, "qcow2", img, "write -P 0x67 512k 8M", "discard 2M 1M")
 		im := checkEqual(t, img, qemuRaw(t, img, "qcow2"))
-		if im.Layers[0].Snapshots != 1 {
-			t.Errorf("layers %+v, want 1 snapshot", im.Layers)
+		snaps := im.Layers[0].Snapshots
+		if len(snaps) != 2 || snaps[0].Name != "before" || snaps[1].Name != "middle" || snaps[0].ID == "" || snaps[0].Date.IsZero() {
+			t.Fatalf("snapshots %+v", snaps)
+		}
+		if snaps[0].DiskSize != im.Size()-3<<20 {
+			t.Errorf("snapshot disk size %d, want %d", snaps[0].DiskSize, im.Size()-3<<20)
+		}
+		im.Close()
+		for _, sel := range []string{"before", snaps[1].ID} {
+			want := filepath.Join(t.TempDir(), "snap.raw")
+			testenv.Run(t, "qemu-img", "convert", "-l", snapOpt(snaps, sel), "-O", "raw", img, want)
+			truth, err := os.ReadFile(want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sim, err := OpenSnapshot(img, sel)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := make([]byte, sim.Size())
+			if _, err := sim.ReadAt(got, 0); err != nil && !errors.Is(err, io.EOF) {
+				t.Fatal(err)
+			}
+			// qemu-img convert -l keeps the current disk size; the disk the
+			// guest saw then is the snapshot's size, and that is ours.
+			if len(truth) < len(got) || sha(got) != sha(truth[:len(got)]) {
+				t.Errorf("snapshot %s: %d bytes differ from qemu-img convert -l (%d bytes)", sel, len(got), len(truth))
+			}
+			if sim.Layers[0].Snapshot == "" {
+				t.Errorf("snapshot %s: layer does not say which snapshot it reads", sel)
+			}
+			sim.Close()
+		}
+		if _, err := OpenSnapshot(img, "nosuch"); err == nil || !strings.Contains(err.Error(), "no internal snapshot") {
+			t.Errorf("missing snapshot: %v", err)
+		}
+		if _, err := OpenSnapshot(base, "before"); err == nil {
+			t.Error("a snapshot of a file without snapshots opened")
 		}
 	})
 	t.Run("vmdk-parent", func(t *testing.T) {
@@ -155,4 +201,15 @@ func TestCopiedChain(t *testing.T) {
 	if im.Layers[0].Backing != base || im.Layers[1].Path != filepath.Join(cas, "base.qcow2") {
 		t.Errorf("layers %+v", im.Layers)
 	}
+}
+
+// snapOpt is qemu-img convert's -l option for the snapshot sel (an ID or a
+// name).
+func snapOpt(snaps []Snapshot, sel string) string {
+	for _, s := range snaps {
+		if s.ID == sel {
+			return "snapshot.id=" + sel
+		}
+	}
+	return "snapshot.name=" + sel
 }

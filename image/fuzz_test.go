@@ -24,11 +24,23 @@ var fuzzFiles = map[string][]byte{
 }
 
 func exercise(t *testing.T, format string, data []byte) {
-	im, err := openReaderAt("fuzz", bytes.NewReader(data), int64(len(data)), format, fuzzFiles)
+	im, err := openReaderAt("fuzz", bytes.NewReader(data), int64(len(data)), format, "", fuzzFiles)
 	if err != nil {
 		return
 	}
 	defer im.Close()
+	if len(im.Layers) > 0 && len(im.Layers[0].Snapshots) > 0 {
+		snaps := im.Layers[0].Snapshots
+		if sim, err := openReaderAt("fuzz", bytes.NewReader(data), int64(len(data)), format, snaps[0].ID, fuzzFiles); err == nil {
+			read(t, sim)
+			sim.Close()
+		}
+	}
+	read(t, im)
+}
+
+// read reads a few places of an opened fuzz image.
+func read(t *testing.T, im *Image) {
 	size := im.Size()
 	if size < 0 {
 		t.Fatalf("negative size %d", size)
@@ -93,6 +105,15 @@ func FuzzQcow2(f *testing.F) {
 		[]string{"-c", "-o", "cluster_size=16k,extended_l2=on,compression_type=zstd"},
 		[]string{"-o", "cluster_size=512,backing_file=base.raw,backing_fmt=raw"},
 	)
+	if _, err := testenv.LookPath("qemu-img"); err == nil {
+		// A small image with an internal snapshot, for the snapshot table.
+		p := filepath.Join(f.TempDir(), "snap.qcow2")
+		testenv.Run(f, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=512", p, "64k")
+		testenv.Run(f, "qemu-img", "snapshot", "-c", "first state", p)
+		if data, err := os.ReadFile(p); err == nil {
+			f.Add(data)
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) { exercise(t, "qcow2", data) })
 }
 
@@ -165,7 +186,7 @@ func TestFuzzSeeds(t *testing.T) {
 	if len(c) >= len(b) {
 		t.Fatalf("compacted %d → %d bytes", len(b), len(c))
 	}
-	im, err := openReaderAt("x.vhdx", bytes.NewReader(c), int64(len(c)), "", nil)
+	im, err := openReaderAt("x.vhdx", bytes.NewReader(c), int64(len(c)), "", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ package image
 import (
 	"errors"
 	"io"
+	"time"
 )
 
 // Layer describes one file of a container chain, top (the file named by the
@@ -37,9 +38,28 @@ type Layer struct {
 	FileSize    int64  `json:"file_size"`
 	Compression string `json:"compression,omitempty"`
 	Backing     string `json:"backing,omitempty"` // as written in the file
-	// Snapshots counts qcow2 internal snapshots: older states of the disk
-	// kept inside the file, which ReadAt (the current state) does not show.
-	Snapshots int `json:"snapshots,omitempty"`
+	// Snapshots lists qcow2 internal snapshots: older states of the disk
+	// kept inside the file, which ReadAt shows only when opened with
+	// OpenSnapshot.
+	Snapshots []Snapshot `json:"snapshots,omitempty"`
+	// Snapshot is the internal snapshot read instead of the current state.
+	Snapshot string `json:"snapshot,omitempty"`
+}
+
+// Snapshot is a qcow2 internal snapshot (qemu-img snapshot -c, savevm,
+// virsh snapshot-create of a qcow2 disk): the disk as it was at Date, and
+// with VMStateSize > 0 the VM's memory and device state too.
+type Snapshot struct {
+	ID   string    `json:"id"`
+	Name string    `json:"name"`
+	Date time.Time `json:"date"`
+	// VMClock is the guest's run time when the snapshot was taken.
+	VMClock     time.Duration `json:"vm_clock_ns"`
+	DiskSize    int64         `json:"disk_size"`
+	VMStateSize int64         `json:"vm_state_size,omitempty"`
+
+	l1Off  uint64
+	l1Size uint64
 }
 
 // Image is an opened virtual disk: the guest-visible bytes of the whole

@@ -36,11 +36,25 @@ func OpenFormat(path, format string) (*Image, error) {
 	return o.finish(src, format, true)
 }
 
-// openReaderAt opens an image held in r as the given format ("" detects).
+// OpenSnapshot is Open reading the internal snapshot of the top qcow2 file
+// named snapshot (its ID, else its name; see Layer.Snapshots) instead of the
+// disk's current state. The backing chain below is the same.
+func OpenSnapshot(path, snapshot string) (*Image, error) {
+	o := newFileOpener()
+	o.snapshot = snapshot
+	src, err := o.open(path)
+	if err != nil {
+		return nil, err
+	}
+	return o.finish(src, "", true)
+}
+
+// openReaderAt opens an image held in r as the given format ("" detects),
+// or its internal snapshot.
 // Backing files and extents are looked up in files (nil: none) — the
 // fuzzers use this to reach every parser without touching the disk.
-func openReaderAt(name string, r io.ReaderAt, size int64, format string, files map[string][]byte) (*Image, error) {
-	o := &opener{open: func(n string) (*source, error) {
+func openReaderAt(name string, r io.ReaderAt, size int64, format, snapshot string, files map[string][]byte) (*Image, error) {
+	o := &opener{snapshot: snapshot, open: func(n string) (*source, error) {
 		b, ok := files[n]
 		if !ok {
 			return nil, fmt.Errorf("%s: %w", n, os.ErrNotExist)
@@ -60,10 +74,11 @@ type source struct {
 
 type opener struct {
 	caches
-	open    func(name string) (*source, error)
-	chain   []*source // files being opened, top first: loop detection
-	layers  []Layer
-	closers []io.Closer
+	snapshot string // internal snapshot of the top file to read, "" for the current state
+	open     func(name string) (*source, error)
+	chain    []*source // files being opened, top first: loop detection
+	layers   []Layer
+	closers  []io.Closer
 }
 
 func newFileOpener() *opener {
@@ -97,6 +112,9 @@ func newFileOpener() *opener {
 
 func (o *opener) finish(src *source, format string, split bool) (*Image, error) {
 	r, size, err := o.layer(src, format, split)
+	if err == nil && o.snapshot != "" && o.layers[0].Snapshot == "" {
+		err = fmt.Errorf("image %s: snapshot %q asked for, but this %s file has no internal snapshots", src.name, o.snapshot, o.layers[0].Format)
+	}
 	if err != nil {
 		o.closeAll()
 		return nil, err

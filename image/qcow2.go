@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -159,18 +160,47 @@ func openQcow2(o *opener, src *source) (io.ReaderAt, int64, error) {
 	if err := q.checkTable("refcount table", rtOff, rtClusters*uint64(q.clusterSize)); err != nil {
 		return nil, 0, err
 	}
-	raw := make([]byte, needL1*8)
+	snaps, err := q.snapshots(be.Uint32(hdr[60:]), be.Uint64(hdr[64:]), vsize)
+	if err != nil {
+		return nil, 0, err
+	}
+	l1What, chosen := "L1 table", ""
+	if top := len(o.layers) == 0; top && o.snapshot != "" {
+		s, err := findSnapshot(snaps, o.snapshot)
+		if err != nil {
+			return nil, 0, fmt.Errorf("qcow2 %s: %w", name, err)
+		}
+		// The snapshot's own L1 table and size; a snapshot taken before
+		// the disk grew has a shorter table, whose missing entries are
+		// unallocated.
+		vsize, chosen = uint64(s.DiskSize), s.ID
+		l1What = fmt.Sprintf("snapshot %s L1 table", s.ID)
+		needL1 = vsize / cover
+		if vsize%cover != 0 {
+			needL1++
+		}
+		if needL1*8 > qcowMaxL1Bytes || s.l1Size*8 > qcowMaxL1Bytes {
+			return nil, 0, fmt.Errorf("qcow2 %s: snapshot %s: disk size %d or L1 size %d past qemu's limit", name, s.ID, vsize, s.l1Size)
+		}
+		l1Off, l1Size = s.l1Off, min(s.l1Size, needL1)
+	} else {
+		l1Size = needL1
+	}
+	if err := q.checkTable(l1What, l1Off, l1Size*8); err != nil {
+		return nil, 0, err
+	}
+	raw := make([]byte, l1Size*8)
 	if err := readFull(q.f, raw, int64(l1Off)); err != nil {
-		return nil, 0, fmt.Errorf("qcow2 %s: L1 table at %#x: %w", name, l1Off, err)
+		return nil, 0, fmt.Errorf("qcow2 %s: %s at %#x: %w", name, l1What, l1Off, err)
 	}
 	q.l1 = make([]uint64, needL1)
-	for i := range q.l1 {
+	for i := range l1Size {
 		q.l1[i] = be.Uint64(raw[i*8:])
 	}
 
 	// Header extensions and the backing file name live in the first cluster.
 	layer := Layer{Path: name, Format: "qcow2", Subformat: fmt.Sprintf("v%d", version), VirtualSize: int64(vsize), FileSize: src.size,
-		Snapshots: int(be.Uint32(hdr[60:]))}
+		Snapshots: snaps, Snapshot: chosen}
 	if version == 2 {
 		layer.Subformat = "v2 (compat=0.10)"
 	}
@@ -437,4 +467,102 @@ func inflateZstd(dst, src []byte) error {
 	}
 	_, err := io.ReadFull(d, dst)
 	return err
+}
+
+// Limits qemu sets on the snapshot table (block/qcow2.h).
+const (
+	qcowMaxSnapshots      = 65536
+	qcowMaxSnapshotsBytes = 64 << 20
+	qcowMaxSnapshotExtra  = 1024
+)
+
+// snapshots reads the internal snapshot table: n entries at off, each a
+// 40-byte fixed part, extra data (in qemu ≥ 4.2: the VM state size as 64
+// bits, the disk size, the instruction count), the ID and the name, padded
+// to 8 bytes. vsize stands for the disk size of snapshots without one.
+func (q *qcow2) snapshots(n uint32, off, vsize uint64) ([]Snapshot, error) {
+	if n == 0 {
+		return nil, nil
+	}
+	if n > qcowMaxSnapshots {
+		return nil, fmt.Errorf("qcow2 %s: header at 0x3c: %d snapshots, more than qemu's limit %d", q.name, n, qcowMaxSnapshots)
+	}
+	if off%uint64(q.clusterSize) != 0 || off >= uint64(q.fsize) {
+		return nil, fmt.Errorf("qcow2 %s: header at 0x40: snapshot table at %#x not a cluster inside the file", q.name, off)
+	}
+	be := binary.BigEndian
+	var snaps []Snapshot
+	var fixed [40]byte
+	buf := make([]byte, 0, 256)
+	pos := off
+	for i := range n {
+		if pos-off > qcowMaxSnapshotsBytes {
+			return nil, fmt.Errorf("qcow2 %s: snapshot table at %#x: larger than qemu's limit of %d bytes", q.name, off, qcowMaxSnapshotsBytes)
+		}
+		if err := readFull(q.f, fixed[:], int64(pos)); err != nil {
+			return nil, fmt.Errorf("qcow2 %s: snapshot %d at %#x: %w", q.name, i, pos, err)
+		}
+		extra := uint64(be.Uint32(fixed[36:]))
+		if extra > qcowMaxSnapshotExtra {
+			return nil, fmt.Errorf("qcow2 %s: snapshot %d at %#x: %d bytes of extra data, more than qemu's limit", q.name, i, pos, extra)
+		}
+		idLen, nameLen := uint64(be.Uint16(fixed[12:])), uint64(be.Uint16(fixed[14:]))
+		rest := extra + idLen + nameLen // at most 1 KiB + 2×64 KiB
+		if uint64(cap(buf)) < rest {
+			buf = make([]byte, rest)
+		}
+		buf = buf[:rest]
+		if err := readFull(q.f, buf, int64(pos+40)); err != nil {
+			return nil, fmt.Errorf("qcow2 %s: snapshot %d at %#x: %w", q.name, i, pos, err)
+		}
+		s := Snapshot{
+			ID:          string(buf[extra : extra+idLen]),
+			Name:        string(buf[extra+idLen:]),
+			Date:        time.Unix(int64(be.Uint32(fixed[16:])), int64(min(be.Uint32(fixed[20:]), 999999999))).UTC(),
+			VMClock:     time.Duration(min(be.Uint64(fixed[24:]), 1<<63-1)),
+			VMStateSize: int64(be.Uint32(fixed[32:])),
+			DiskSize:    int64(vsize),
+			l1Off:       be.Uint64(fixed[0:]),
+			l1Size:      uint64(be.Uint32(fixed[8:])),
+		}
+		if extra >= 8 {
+			s.VMStateSize = int64(min(be.Uint64(buf[0:]), 1<<62))
+		}
+		if extra >= 16 {
+			ds := be.Uint64(buf[8:])
+			if ds > 1<<62 {
+				return nil, fmt.Errorf("qcow2 %s: snapshot %d at %#x: disk size %d too large", q.name, i, pos, ds)
+			}
+			s.DiskSize = int64(ds)
+		}
+		snaps = append(snaps, s)
+		pos += (40 + rest + 7) &^ 7
+	}
+	return snaps, nil
+}
+
+// findSnapshot picks a snapshot by ID, else by name, as qemu-img does.
+func findSnapshot(snaps []Snapshot, want string) (Snapshot, error) {
+	for _, s := range snaps {
+		if s.ID == want {
+			return s, nil
+		}
+	}
+	var found []Snapshot
+	for _, s := range snaps {
+		if s.Name == want {
+			found = append(found, s)
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		var have []string
+		for _, s := range snaps {
+			have = append(have, fmt.Sprintf("%s (%q)", s.ID, s.Name))
+		}
+		return Snapshot{}, fmt.Errorf("no internal snapshot %q; have %v", want, have)
+	}
+	return Snapshot{}, fmt.Errorf("%d internal snapshots are named %q: give the ID", len(found), want)
 }
