@@ -5,8 +5,9 @@
 //
 // On RPM-family guests it also reads the two databases that survive log
 // wiping (package rpmdb): the rpm database, whose headers record each
-// installed package's install time, and dnf's transaction history, which
-// records who (login uid) ran which dnf command when and what it changed.
+// installed package's install time, and dnf's transaction history (yum's
+// on CentOS/RHEL ≤ 7, /var/lib/yum/history/history-*.sqlite), which
+// records who (login uid) ran which command when and what it changed.
 // A removed package leaves the rpm database, so only the history and the
 // logs tell of it.
 //
@@ -19,8 +20,8 @@
 // # Events
 //
 //   - Source is the manager: "dpkg", "apt", "yum" or "dnf", or "rpm"
-//     for the rpm database. dnf's history gives Source "dnf" too, told
-//     apart from the logs by its Evidence.Path.
+//     for the rpm database. dnf's and yum's histories give Source "dnf"
+//     and "yum" too, told apart from the logs by their Evidence.Path.
 //   - TimestampDesc: "Package installed" (install, reinstall), "Package
 //     upgraded", "Package downgraded", "Package removed" (remove, purge,
 //     erase, obsoleted), and for dnf's command lines "Package command".
@@ -30,15 +31,16 @@
 //   - rpm database: one "Package installed" per package, at its
 //     INSTALLTIME (the package's current version: upgrades replace the
 //     header).
-//   - dnf history: per transaction a "Package command" at its begin time,
-//     message "dnf transaction N (state): command line — counts", then one
+//   - dnf/yum history: per transaction a "Package command" at its begin
+//     time, message "dnf transaction N (state): command line — counts"
+//     (state "unknown": yum recorded no end, the transaction was cut), then one
 //     event per package installed, upgraded, downgraded, reinstalled or
 //     removed by it at the same time (the replaced halves of upgrades give
 //     their version as old_version, not an event of their own).
 //   - Message: the log line after its stamp (dpkg, yum, dnf); for apt
 //     "Install: name:arch (version)" and the command line; rpm
 //     "Installed: NEVRA".
-//   - User: apt's Requested-By name; for dnf history the login uid's name
+//   - User: apt's Requested-By name; for dnf/yum history the login uid's name
 //     in the guest's /etc/passwd. Zone: the zone local times were read
 //     in (dpkg, apt, yum); empty for dnf and rpm.
 //   - Evidence.Path is the rotated file read, Evidence.Line the 1-based
@@ -49,7 +51,7 @@
 //   - Attrs (lower_snake, only those present): "package", "version",
 //     "old_version", "arch", "epoch", "action", "automatic" ("true"),
 //     "command", "uid", "manager"; rpm adds "hnum" (the record number),
-//     "vendor", "packager", "source_rpm", "build_time"; dnf history adds
+//     "vendor", "packager", "source_rpm", "build_time"; histories add
 //     "transaction", "state", "reason", "repo", "items", "releasever",
 //     "end".
 package packages

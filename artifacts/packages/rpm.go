@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	iofs "io/fs"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -64,12 +65,12 @@ var historyActions = map[string]string{
 	"obsolete": "install", // the package that obsoletes another is installed
 }
 
-// HistoryEvents turns a dnf transaction into a "Package command" event at
-// its begin time — who (login uid, named through names) ran which command
-// with what outcome — followed by one event per package it installed,
-// upgraded, downgraded, reinstalled or removed, at the same time. The
-// evidence is left for the caller.
-func HistoryEvents(tx *rpmdb.Transaction, names map[uint32]string) []timeline.Event {
+// HistoryEvents turns a dnf or yum (manager) transaction into a "Package
+// command" event at its begin time — who (login uid, named through names)
+// ran which command with what outcome — followed by one event per package
+// it installed, upgraded, downgraded, reinstalled or removed, at the same
+// time. The evidence is left for the caller.
+func HistoryEvents(manager string, tx *rpmdb.Transaction, names map[uint32]string) []timeline.Event {
 	if tx.Begin.IsZero() {
 		return nil
 	}
@@ -95,12 +96,12 @@ func HistoryEvents(tx *rpmdb.Transaction, names map[uint32]string) []timeline.Ev
 	for _, a := range order {
 		parts = append(parts, fmt.Sprintf("%d %s", counts[a], a))
 	}
-	msg := fmt.Sprintf("dnf transaction %d (%s): %s", tx.ID, tx.State, tx.Cmdline)
+	msg := fmt.Sprintf("%s transaction %d (%s): %s", manager, tx.ID, tx.State, tx.Cmdline)
 	if len(parts) > 0 {
 		msg += " — " + strings.Join(parts, ", ")
 	}
 	id := strconv.FormatInt(tx.ID, 10)
-	cmd, _ := Event(&Record{Time: tx.Begin, Manager: "dnf", Action: "command", Command: tx.Cmdline, User: user, UID: uid, Body: msg}, "")
+	cmd, _ := Event(&Record{Time: tx.Begin, Manager: manager, Action: "command", Command: tx.Cmdline, User: user, UID: uid, Body: msg}, "")
 	cmd.Attrs["transaction"] = id
 	cmd.Attrs["state"] = tx.State
 	cmd.Attrs["items"] = strconv.Itoa(len(tx.Items))
@@ -116,8 +117,8 @@ func HistoryEvents(tx *rpmdb.Transaction, names map[uint32]string) []timeline.Ev
 		if !ok {
 			continue
 		}
-		r := &Record{Time: tx.Begin, Manager: "dnf", Action: a, Package: it.Name, Version: it.Version + "-" + it.Release,
-			Arch: it.Arch, User: user, UID: uid, Body: fmt.Sprintf("%s %s (dnf transaction %d, %s)", it.Action, it.NEVRA(), tx.ID, it.Reason)}
+		r := &Record{Time: tx.Begin, Manager: manager, Action: a, Package: it.Name, Version: it.Version + "-" + it.Release,
+			Arch: it.Arch, User: user, UID: uid, Body: fmt.Sprintf("%s %s (%s transaction %d, %s)", it.Action, it.NEVRA(), manager, tx.ID, it.Reason)}
 		if it.Epoch != 0 {
 			r.Epoch = strconv.FormatInt(it.Epoch, 10)
 		}
@@ -170,20 +171,33 @@ func readRPMDB(ctx context.Context, env *artifacts.Env, sum *Summary) {
 	sum.Databases = append(sum.Databases, ds)
 }
 
-// readHistory emits dnf's transactions.
+// readHistory emits dnf's and yum's transactions.
 func readHistory(ctx context.Context, env *artifacts.Env, sum *Summary) {
-	var names map[uint32]string
+	type hist struct {
+		rel, manager string
+		read         func(iofs.FS, string, func(string)) ([]rpmdb.Transaction, int, error)
+	}
+	var hs []hist
 	for _, rel := range rpmdb.HistoryLocations {
-		if _, err := iofs.Stat(env.FS, rel); err != nil {
-			continue
+		if _, err := iofs.Stat(env.FS, rel); err == nil {
+			hs = append(hs, hist{rel, "dnf", rpmdb.ReadHistory})
 		}
-		p := "/" + rel
+	}
+	yum, _ := artifacts.FilesIn(env.FS, rpmdb.YumHistoryDir)
+	for _, p := range yum {
+		if b := path.Base(p); strings.HasPrefix(b, "history-") && strings.HasSuffix(b, ".sqlite") {
+			hs = append(hs, hist{p[1:], "yum", rpmdb.ReadYumHistory})
+		}
+	}
+	var names map[uint32]string
+	for _, h := range hs {
 		if names == nil {
 			names = passwdNames(env)
 		}
-		ds := DBSummary{Path: p, Format: "dnf-history"}
-		warn := func(msg string) { env.Warn(artifacts.Warning{Source: "dnf", Path: p, Msg: msg}) }
-		txs, dropped, err := rpmdb.ReadHistory(env.FS, rel, warn)
+		p := "/" + h.rel
+		ds := DBSummary{Path: p, Format: h.manager + "-history"}
+		warn := func(msg string) { env.Warn(artifacts.Warning{Source: h.manager, Path: p, Msg: msg}) }
+		txs, dropped, err := h.read(env.FS, h.rel, warn)
 		if err != nil {
 			ds.Error = err.Error()
 			warn(err.Error())
@@ -191,12 +205,13 @@ func readHistory(ctx context.Context, env *artifacts.Env, sum *Summary) {
 		if dropped > 0 {
 			warn(fmt.Sprintf("%d transaction items beyond the first %d not read", dropped, rpmdb.MaxHistoryItems))
 		}
+	txLoop:
 		for i := range txs {
 			if err := ctx.Err(); err != nil {
 				break
 			}
 			ds.Records++
-			for _, te := range HistoryEvents(&txs[i], names) {
+			for _, te := range HistoryEvents(h.manager, &txs[i], names) {
 				te.Evidence = env.Evidence(p)
 				te.Evidence.Offset = txs[i].Offset
 				artifacts.Widen(&ds.First, &ds.Last, te.Time)
@@ -204,7 +219,7 @@ func readHistory(ctx context.Context, env *artifacts.Env, sum *Summary) {
 				sum.Counts[te.TimestampDesc]++
 				if err := env.Emit(te); err != nil {
 					ds.Error = err.Error()
-					break
+					break txLoop
 				}
 			}
 		}

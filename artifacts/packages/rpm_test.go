@@ -124,7 +124,7 @@ func TestHistoryEventsUserAndUpgrade(t *testing.T) {
 			{Name: "openssh", Version: "8.7p1", Release: "34.el9", Arch: "x86_64", Action: "upgraded", Reason: "user", State: "done"},
 			{Name: "nc", Epoch: 2, Version: "7.92", Release: "1", Arch: "x86_64", Action: "install", Reason: "dependency", State: "done"},
 		}}
-	evs := HistoryEvents(tx, map[uint32]string{1000: "alice"})
+	evs := HistoryEvents("dnf", tx, map[uint32]string{1000: "alice"})
 	if len(evs) != 3 {
 		t.Fatalf("%d events: the upgraded half gives none", len(evs))
 	}
@@ -139,7 +139,55 @@ func TestHistoryEventsUserAndUpgrade(t *testing.T) {
 		t.Errorf("install event %+v", e)
 	}
 	tx.LoginUID = nil
-	if evs := HistoryEvents(tx, nil); evs[0].User != "" || evs[0].Attrs["uid"] != "" {
+	if evs := HistoryEvents("dnf", tx, nil); evs[0].User != "" || evs[0].Attrs["uid"] != "" {
 		t.Errorf("unset login uid: %+v", evs[0])
+	}
+}
+
+// TestYumHistoryGuest: a CentOS 7 style guest with only yum's history
+// (built by sqlite3 from yum's schema and libdnf's test rows) and an
+// /etc/passwd naming uid 1000.
+func TestYumHistoryGuest(t *testing.T) {
+	testenv.NeedTool(t, "sqlite3")
+	root := t.TempDir()
+	dir := filepath.Join(root, rpmdb.YumHistoryDir)
+	if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\n"), 0o644)
+	sql, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "testdata/artifacts/rpm/yum-history.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sqlite3", filepath.Join(dir, "history-2017-12-14.sqlite"))
+	cmd.Stdin = strings.NewReader(string(sql))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sqlite3: %v %s", err, out)
+	}
+	env := artifacts.NewEnv(os.DirFS(root))
+	var c timeline.Collect
+	env.Events = &c
+	res, err := Run(context.Background(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := res.(*Summary)
+	if len(sum.Databases) != 1 || sum.Databases[0].Format != "yum-history" || sum.Databases[0].Records != 3 {
+		t.Fatalf("databases %+v", sum.Databases)
+	}
+	if len(c.Events) != 6 {
+		t.Fatalf("%d events, want 3 commands and 3 packages", len(c.Events))
+	}
+	e := c.Events[0]
+	if e.Source != "yum" || e.TimestampDesc != "Package command" || e.User != "alice" || e.Attrs["command"] != "upgrade -y" ||
+		!e.Time.Equal(time.Unix(1513267401, 0)) || e.Evidence.Path != "/var/lib/yum/history/history-2017-12-14.sqlite" {
+		t.Errorf("first event %+v", e)
+	}
+	if e := c.Events[1]; e.TimestampDesc != "Package upgraded" || e.Attrs["package"] != "chrony" || e.Attrs["epoch"] != "1" || e.User != "alice" {
+		t.Errorf("second event %+v", e)
+	}
+	if e := c.Events[4]; e.Attrs["state"] != "unknown" || e.User != "" {
+		t.Errorf("interrupted transaction %+v", e)
 	}
 }
