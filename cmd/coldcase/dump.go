@@ -16,7 +16,7 @@ import (
 func init() { verbs = append(verbs, newDumpCmd) }
 
 func newDumpCmd() *cobra.Command {
-	var out, sel string
+	var out, sel, snapshot string
 	var force bool
 	cmd := &cobra.Command{
 		Use:   "dump IMAGE... [--volume SEL] [-o FILE]",
@@ -34,13 +34,14 @@ on stderr when stderr is a terminal.`,
   coldcase dump disk.vmdk | sha256sum
   coldcase dump disk.qcow2 -o disk.raw && mmls disk.raw
   coldcase dump disk.qcow2 --volume p2 | fls -r -
-  coldcase dump pv1.vmdk pv2.vmdk --volume vg0/var -o var.xfs`,
+  coldcase dump pv1.vmdk pv2.vmdk --volume vg0/var -o var.xfs
+  coldcase dump disk.qcow2 --snapshot before-upgrade -o then.raw`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 && sel == "" {
 				return withCode(exitUsage, errors.New("several images: name the volume to dump with --volume"))
 			}
-			src, err := openDumpSource(args, sel)
+			src, err := openDumpSource(args, sel, snapshot)
 			if err != nil {
 				return err
 			}
@@ -66,6 +67,7 @@ on stderr when stderr is a terminal.`,
 	cmd.Flags().StringVarP(&out, "output", "o", "-", `output file ("-": stdout)`)
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing output file")
 	cmd.Flags().StringVar(&sel, "volume", "", "dump one volume: p2, d2p1, vg0/root, or a partition/LV UUID")
+	snapshotFlag(cmd, &snapshot)
 	return cmd
 }
 
@@ -84,15 +86,15 @@ func (s *dumpSource) Close() error {
 	return nil
 }
 
-func openDumpSource(paths []string, sel string) (*dumpSource, error) {
+func openDumpSource(paths []string, sel, snapshot string) (*dumpSource, error) {
 	if sel == "" {
-		im, err := image.Open(paths[0])
+		im, err := openImage(paths[0], snapshot)
 		if err != nil {
 			return nil, err
 		}
 		return &dumpSource{ims: []*image.Image{im}, r: im, size: im.Size(), layers: im.Layers}, nil
 	}
-	ims, vols, err := openVolumes(paths)
+	ims, vols, err := openVolumes(paths, snapshot)
 	if err != nil {
 		return nil, err
 	}

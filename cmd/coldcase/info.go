@@ -58,23 +58,25 @@ func buildInfo(ev *evidence) infoReport {
 }
 
 func newInfoCmd() *cobra.Command {
-	var output string
+	var output, snapshot string
 	cmd := &cobra.Command{
 		Use:   "info IMAGE...",
 		Short: "Describe images: container chain, volumes, filesystems and the guest's mounts",
 		Long: `Describe one or more disk images (several when an LVM volume group spans
 disks): the container chain (format, virtual size, backing files,
-compression), the volumes (selector, start, size, type, label/UUID), the
+compression, internal snapshots), the volumes (selector, start, size,
+type, label/UUID), the
 filesystem on each (type, label, UUID, last mount, dirty state), and how the
 guest's /etc/fstab assembles them.`,
 		Example: `  coldcase info disk.qcow2
-  coldcase info disk1.vmdk disk2.vmdk -o json`,
+  coldcase info disk1.vmdk disk2.vmdk -o json
+  coldcase info disk.qcow2 --snapshot 1`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkFormat(output, "table", "json"); err != nil {
 				return err
 			}
-			ev, err := openEvidence(args, "")
+			ev, err := openEvidence(args, "", snapshot)
 			if err != nil {
 				return err
 			}
@@ -87,6 +89,7 @@ guest's /etc/fstab assembles them.`,
 		},
 	}
 	outputFlag(cmd, &output, "table", "json")
+	snapshotFlag(cmd, &snapshot)
 	return cmd
 }
 
@@ -103,6 +106,24 @@ func (r infoReport) writeTables(w io.Writer) error {
 		return err
 	}
 	rows = rows[:0]
+	for _, im := range r.Images {
+		for _, l := range im.Chain {
+			for _, s := range l.Snapshots {
+				read := ""
+				if s.ID == l.Snapshot {
+					read = "read"
+				}
+				rows = append(rows, []string{l.Path, s.ID, s.Name, fmtTime(s.Date), fmt.Sprint(s.DiskSize), fmt.Sprint(s.VMStateSize), read})
+			}
+		}
+	}
+	if len(rows) > 0 {
+		fmt.Fprintln(w, "\nInternal snapshots")
+		if err := writeTable(w, []string{"file", "id", "name", "taken", "disk size", "vm state", ""}, rows); err != nil {
+			return err
+		}
+		rows = rows[:0]
+	}
 	for _, v := range r.Volumes {
 		fsType, label, uuid, mounted, dirty := "", "", "", "", ""
 		if f := v.Filesystem; f != nil {

@@ -33,18 +33,34 @@ type evidence struct {
 
 // evidenceFlags are the flags every verb that reads evidence shares.
 type evidenceFlags struct {
-	volume string
-	root   string
+	volume   string
+	root     string
+	snapshot string
 }
 
 func (f *evidenceFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.volume, "volume", "", "read one volume instead of the assembled guest: p2, d2p1, vg0/root, or a partition/LV UUID")
 	cmd.Flags().StringVar(&f.root, "root", "", "examine an extracted directory tree instead of images")
+	snapshotFlag(cmd, &f.snapshot)
+}
+
+// snapshotFlag adds --snapshot, which reads a qcow2 internal snapshot
+// (listed by info) instead of the disk's current state.
+func snapshotFlag(cmd *cobra.Command, p *string) {
+	cmd.Flags().StringVar(p, "snapshot", "", "read this qcow2 internal snapshot (ID or name, see info) of every image instead of its current state")
+}
+
+// openImage opens an image, or its internal snapshot.
+func openImage(path, snapshot string) (*image.Image, error) {
+	if snapshot == "" {
+		return image.Open(path)
+	}
+	return image.OpenSnapshot(path, snapshot)
 }
 
 // open opens the evidence a verb names and the tree it reads (see FS).
 func (f *evidenceFlags) open(images []string) (*evidence, iofs.FS, string, error) {
-	ev, err := openEvidence(images, f.root)
+	ev, err := openEvidence(images, f.root, f.snapshot)
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -58,11 +74,11 @@ func (f *evidenceFlags) open(images []string) (*evidence, iofs.FS, string, error
 
 // openEvidence opens images (several for LVM spanning disks), their
 // volumes and filesystems, and assembles the guest.
-func openEvidence(paths []string, root string) (*evidence, error) {
+func openEvidence(paths []string, root, snapshot string) (*evidence, error) {
 	ev := &evidence{Paths: paths, FSErrors: map[string]error{}}
 	if root != "" {
-		if len(paths) > 0 {
-			return nil, withCode(exitUsage, errors.New("give images or --root, not both"))
+		if len(paths) > 0 || snapshot != "" {
+			return nil, withCode(exitUsage, errors.New("give images or --root, not both (nor --snapshot with --root)"))
 		}
 		fi, err := os.Stat(root)
 		if err != nil || !fi.IsDir() {
@@ -74,7 +90,7 @@ func openEvidence(paths []string, root string) (*evidence, error) {
 	if len(paths) == 0 {
 		return nil, withCode(exitUsage, errors.New("no image given"))
 	}
-	ims, vols, err := openVolumes(paths)
+	ims, vols, err := openVolumes(paths, snapshot)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +124,7 @@ func openEvidence(paths []string, root string) (*evidence, error) {
 
 // openVolumes opens images and lists their volumes (partitions, LVs that
 // may span the images, or the whole disks).
-func openVolumes(paths []string) ([]*image.Image, []volume.Volume, error) {
+func openVolumes(paths []string, snapshot string) ([]*image.Image, []volume.Volume, error) {
 	var ims []*image.Image
 	closeAll := func() {
 		for _, im := range ims {
@@ -117,7 +133,7 @@ func openVolumes(paths []string) ([]*image.Image, []volume.Volume, error) {
 	}
 	var disks []volume.Disk
 	for _, p := range paths {
-		im, err := image.Open(p)
+		im, err := openImage(p, snapshot)
 		if err != nil {
 			closeAll()
 			return nil, nil, err
