@@ -18,6 +18,10 @@
 // (qcow2 encryption and external data files, vhdx logs awaiting replay, …)
 // give errors wrapping ErrUnsupported.
 //
+// A qcow2 file's internal snapshots (older states of the disk kept inside
+// it) are listed in its Layer; OpenSnapshot reads one instead of the
+// current state.
+//
 // Copy and Image.WriteTo stream a whole disk with parallel readers, which
 // is how compressed clusters inflate on every core.
 package image
