@@ -278,6 +278,9 @@ INSERT INTO Packages(blob) SELECT randomblob(i*31) FROM c;`)
 		b, _ := os.ReadFile(p)
 		f.Add(b)
 	}
+	if b, err := os.ReadFile("testdata/seed.db"); err == nil {
+		f.Add(b) // testdata/artifacts/rpm/seeds.sh
+	}
 	f.Add([]byte("SQLite format 3\x00\x02\x00"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		db, err := Open(bytes.NewReader(b), int64(len(b)), "f.db")
