@@ -11,8 +11,10 @@
 // the data store. Every offset, count and length is checked against the
 // blob; entries that do not fit are errors, not guesses.
 //
-// It also reads dnf's transaction history (history.sqlite), which tells
-// who ran which dnf command when and what it changed.
+// It also reads the package managers' transaction histories — dnf's
+// history.sqlite and yum 3's history-*.sqlite — which tell who (login
+// uid) ran which command when, and what it changed. SUSE's NDB format
+// (Packages.db) is found but not read.
 package rpmdb
 
 import (
