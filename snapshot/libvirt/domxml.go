@@ -22,8 +22,21 @@ type Interface struct {
 // Disk is one <disk device='disk'> of a domain.
 type Disk struct {
 	Target string // vda, sda…
+	Type   string // file, block, network, volume…
 	Source string // file path, volume or device, for the manifest
 	Format string // driver type: qcow2, raw…
+	// Backing is the disk's backing chain as the daemon reports it, nearest
+	// first; BackingKnown is false when the XML does not describe it (old
+	// daemons, inactive domains), which is not the same as having none.
+	Backing      []BackingFile
+	BackingKnown bool
+}
+
+// BackingFile is one <backingStore> of a disk's chain.
+type BackingFile struct {
+	Type   string
+	Source string
+	Format string
 }
 
 // DomainInfo is what acquisition needs from a domain's XML.
@@ -32,6 +45,9 @@ type DomainInfo struct {
 	UUID       string
 	Interfaces []Interface
 	Disks      []Disk
+	// OtherDisks are the targets of cdrom, floppy and lun devices, which a
+	// disk-only snapshot must name to leave them alone.
+	OtherDisks []string
 }
 
 // Limits on what a domain description may hold; a daemon is trusted more
@@ -88,15 +104,20 @@ func ParseDomainXML(data []byte) (*DomainInfo, error) {
 					return nil, fmt.Errorf("domain XML: disk at byte %d: %w", start, err)
 				}
 				if dev := attr(t, "device"); dev != "" && dev != "disk" {
+					info.OtherDisks = append(info.OtherDisks, x.Target.Dev)
 					continue // cdrom, floppy, lun: not the VM's disks
 				}
-				src := x.Source.File
-				for _, s := range []string{x.Source.Dev, x.Source.Volume, x.Source.Name} {
-					if src == "" {
-						src = s
+				disk := Disk{Target: x.Target.Dev, Type: attr(t, "type"), Source: x.Source.path(), Format: x.Driver.Type}
+				if b := x.BackingStore; b != nil {
+					disk.BackingKnown = true
+					for ; b != nil && b.Source.path() != ""; b = b.BackingStore {
+						if len(disk.Backing) >= maxDepth {
+							return nil, fmt.Errorf("domain XML: disk at byte %d: backing chain longer than %d", start, maxDepth)
+						}
+						disk.Backing = append(disk.Backing, BackingFile{Type: b.Type, Source: b.Source.path(), Format: b.Format.Type})
 					}
 				}
-				info.Disks = append(info.Disks, Disk{Target: x.Target.Dev, Source: src, Format: x.Driver.Type})
+				info.Disks = append(info.Disks, disk)
 				continue
 			}
 			path = where
@@ -146,15 +167,38 @@ type xmlDisk struct {
 	Driver struct {
 		Type string `xml:"type,attr"`
 	} `xml:"driver"`
-	Source struct {
-		File   string `xml:"file,attr"`
-		Dev    string `xml:"dev,attr"`
-		Volume string `xml:"volume,attr"`
-		Name   string `xml:"name,attr"`
-	} `xml:"source"`
-	Target struct {
+	Source       xmlSource   `xml:"source"`
+	BackingStore *xmlBacking `xml:"backingStore"`
+	Target       struct {
 		Dev string `xml:"dev,attr"`
 	} `xml:"target"`
+}
+
+type xmlSource struct {
+	File   string `xml:"file,attr"`
+	Dev    string `xml:"dev,attr"`
+	Volume string `xml:"volume,attr"`
+	Name   string `xml:"name,attr"`
+}
+
+func (s xmlSource) path() string {
+	for _, p := range []string{s.File, s.Dev, s.Volume, s.Name} {
+		if p != "" {
+			return p
+		}
+	}
+	return ""
+}
+
+// xmlBacking nests as deep as the chain; the decoder's own depth limit
+// and maxDepth above bound it.
+type xmlBacking struct {
+	Type   string `xml:"type,attr"`
+	Format struct {
+		Type string `xml:"type,attr"`
+	} `xml:"format"`
+	Source       xmlSource   `xml:"source"`
+	BackingStore *xmlBacking `xml:"backingStore"`
 }
 
 // LinkDownXML is the interface's own XML with its link state set to down:

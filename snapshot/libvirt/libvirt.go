@@ -34,9 +34,23 @@ type Config struct {
 	// StagingDir is where the daemon writes the dump and backup (default:
 	// a fresh folder under the system temp folder, owned by the QEMU user).
 	StagingDir string
-	// PollInterval for the backup job (default 200ms).
+	// PollInterval for the backup and block-commit jobs (default 200ms).
 	PollInterval time.Duration
+	// Method is how disks are copied: MethodBackup, MethodExternalSnapshot,
+	// or MethodAuto (backup, falling back to an external snapshot when the
+	// daemon refuses backup jobs).
+	Method string
+	// CommitTimeout bounds the wait for each block-commit to become ready
+	// for its pivot (default 30 minutes).
+	CommitTimeout time.Duration
 }
+
+// Disk copy methods (Config.Method).
+const (
+	MethodAuto             = ""
+	MethodBackup           = "backup"
+	MethodExternalSnapshot = "external-snapshot"
+)
 
 // Provider implements snapshot.Provider for libvirt.
 type Provider struct {
@@ -48,10 +62,19 @@ type Provider struct {
 	ownStg  bool
 	paused  bool // paused by us
 	staged  []staged
+	// hv is the daemon for the calls whose failures matter most
+	// (backup-begin, snapshot, block jobs); tests put a failing one here.
+	hv       hypervisor
+	method   string    // the method in use once Snapshot has chosen
+	overlays []overlay // disks running on an overlay of ours
+	// mergeTried: a failed merge is not retried blindly in Release; the
+	// manifest says how to finish it by hand.
+	mergeTried bool
 }
 
 type staged struct {
 	path, name, kind, origin string
+	keep                     bool // a disk file read in place: never removed
 }
 
 // New returns a provider; it connects at Lookup.
@@ -61,6 +84,9 @@ func New(cfg Config) *Provider {
 	}
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = 200 * time.Millisecond
+	}
+	if cfg.CommitTimeout == 0 {
+		cfg.CommitTimeout = 30 * time.Minute
 	}
 	return &Provider{cfg: cfg}
 }
@@ -77,11 +103,17 @@ func (p *Provider) Describe(st snapshot.Step, o snapshot.Options) string {
 	case snapshot.StepMemory:
 		return "suspend the domain, memory-only ELF core dump (virDomainCoreDumpWithFormat, memory-only) to the staging folder; resumed at the end unless quarantined or --keep-paused"
 	case snapshot.StepSnapshot:
-		return "push-mode backup job of every disk to raw files in the staging folder (virDomainBackupBegin)"
+		switch p.cfg.Method {
+		case MethodBackup:
+			return describeBackup
+		case MethodExternalSnapshot:
+			return describeExternal
+		}
+		return describeBackup + "; if the daemon refuses backup jobs (libvirt < 6, QEMU < 4.2): " + describeExternal
 	case snapshot.StepWait:
-		return "poll the backup job until it completes, read its completion statistics"
+		return "poll the backup job until it completes, read its completion statistics (an external snapshot has nothing to wait for)"
 	case snapshot.StepDownload:
-		return "move each staged file into the case folder, hashing it (sha256, md5), holes kept sparse"
+		return "move each staged file into the case folder, hashing it (sha256, md5), holes kept sparse; after an external snapshot, read each original disk file and its backing files in place (read-only), then block-commit each overlay back (active, shallow), pivot to the original file and remove the overlay"
 	case snapshot.StepCleanup:
 		return "" // nothing is left in the platform; the staging folder is always removed
 	}
@@ -110,6 +142,16 @@ func (p *Provider) Lookup(ctx context.Context, a *snapshot.Acquisition) error {
 		return err
 	}
 	p.l = l
+	if p.hv == nil {
+		p.hv = l
+	}
+	switch p.cfg.Method {
+	case MethodAuto, MethodBackup, MethodExternalSnapshot:
+	default:
+		err := fmt.Errorf("libvirt: unknown disk copy method %q (want %q, %q or empty for automatic)", p.cfg.Method, MethodBackup, MethodExternalSnapshot)
+		a.Record("choose the disk copy method", "", err)
+		return err
+	}
 	dom, err := l.DomainLookupByName(p.cfg.Domain)
 	if err != nil {
 		if uuid, perr := parseUUID(p.cfg.Domain); perr == nil {
@@ -254,13 +296,36 @@ func (p *Provider) Memory(ctx context.Context, a *snapshot.Acquisition) error {
 	return nil
 }
 
-// Snapshot starts a push-mode backup of every disk. The backup is a
-// point-in-time copy taken by QEMU while the guest keeps its disk.
+const (
+	describeBackup   = "push-mode backup job of every disk to raw files in the staging folder (virDomainBackupBegin)"
+	describeExternal = "external disk-only snapshot of every disk (atomic, no metadata) onto qcow2 overlays in the staging folder, so that the original disk files stop changing"
+)
+
+// Snapshot freezes every disk: a push-mode backup job where the daemon
+// has them, an external disk-only snapshot where it refuses them or the
+// operator asked for one.
 func (p *Provider) Snapshot(ctx context.Context, a *snapshot.Acquisition) error {
+	if p.cfg.Method == MethodExternalSnapshot {
+		p.method = MethodExternalSnapshot
+		return p.externalSnapshot(a)
+	}
+	p.method = MethodBackup
+	err := p.backup(a)
+	if p.cfg.Method == MethodAuto && backupRefused(err) {
+		p.method = MethodExternalSnapshot
+		return p.externalSnapshot(a)
+	}
+	return err
+}
+
+// backup starts a push-mode backup of every disk. The backup is a
+// point-in-time copy taken by QEMU while the guest keeps its disk.
+func (p *Provider) backup(a *snapshot.Acquisition) error {
 	dir, err := p.stagingDir()
 	if err != nil {
 		return err
 	}
+	before := len(p.staged)
 	var b strings.Builder
 	b.WriteString("<domainbackup mode='push'><disks>")
 	var names []string
@@ -274,13 +339,23 @@ func (p *Provider) Snapshot(ctx context.Context, a *snapshot.Acquisition) error 
 		names = append(names, d.Target)
 	}
 	b.WriteString("</disks></domainbackup>")
-	err = p.l.DomainBackupBegin(p.dom, b.String(), nil, 0)
-	a.Record("push-mode backup job of "+strings.Join(names, ", ")+" to "+dir, "", err)
+	err = p.hv.DomainBackupBegin(p.dom, b.String(), nil, 0)
+	detail := "push-mode backup job of " + strings.Join(names, ", ") + " to " + dir
+	if p.cfg.Method == MethodAuto && backupRefused(err) {
+		p.staged = p.staged[:before]
+		a.Record(detail+": the daemon refuses it ("+err.Error()+"); falling back to an external disk-only snapshot", "", snapshot.ErrNotSupported)
+		return err
+	}
+	a.Record(detail, "", err)
 	return err
 }
 
 // Wait polls the backup job until libvirt reports it finished.
 func (p *Provider) Wait(ctx context.Context, a *snapshot.Acquisition) error {
+	if p.method == MethodExternalSnapshot {
+		a.Record("external snapshot: taken at once, no job to wait for", "", nil)
+		return nil
+	}
 	t := time.NewTicker(p.cfg.PollInterval)
 	defer t.Stop()
 	for {
@@ -328,14 +403,26 @@ func (p *Provider) Wait(ctx context.Context, a *snapshot.Acquisition) error {
 }
 
 // Download moves every staged file into the case folder, hashing it.
+// After an external snapshot the staged files are the domain's own disk
+// files, read in place and left there, and the overlays are merged back
+// once they are copied.
 func (p *Provider) Download(ctx context.Context, a *snapshot.Acquisition) error {
 	for _, s := range p.staged {
 		e, err := moveIn(ctx, a, s)
-		a.Record(fmt.Sprintf("copy %s into the case as %s (%d bytes)", s.path, s.name, e.Size), "", err)
+		verb := "copy"
+		if s.keep {
+			verb = "copy (read-only, in place)"
+		}
+		a.Record(fmt.Sprintf("%s %s into the case as %s (%d bytes)", verb, s.path, s.name, e.Size), "", err)
 		if err != nil {
 			return err
 		}
-		os.Remove(s.path)
+		if !s.keep {
+			os.Remove(s.path)
+		}
+	}
+	if len(p.overlays) > 0 {
+		return p.mergeBack(a)
 	}
 	return nil
 }
@@ -401,20 +488,28 @@ func (p *Provider) Cleanup(ctx context.Context, a *snapshot.Acquisition) error {
 // Release removes the staging folder and resumes the domain when this run paused it and neither
 // quarantine nor --keep-paused asks to keep it paused.
 func (p *Provider) Release(a *snapshot.Acquisition) error {
-	if p.ownStg && p.staging != "" {
+	var merr error
+	if len(p.overlays) > 0 && !p.mergeTried {
+		// Download failed or was interrupted before the merge: the
+		// originals are intact either way, so merge back now.
+		merr = p.mergeBack(a)
+	}
+	if len(p.overlays) > 0 && p.staging != "" {
+		a.Record("keep staging folder "+p.staging+": it holds the overlays the domain runs on", "", nil)
+	} else if p.ownStg && p.staging != "" {
 		err := os.RemoveAll(p.staging)
 		a.Record("remove staging folder "+p.staging, "", err)
 		p.staging = ""
 	}
 	if !p.paused || a.Options.Quarantine || a.Options.KeepPaused {
-		return nil
+		return merr
 	}
 	err := p.l.DomainResume(p.dom)
 	a.Record("resume domain", "", err)
 	if err == nil {
 		p.paused = false
 	}
-	return err
+	return errors.Join(merr, err)
 }
 
 func safeName(s string) bool {
