@@ -88,7 +88,7 @@ func HistoryEvents(manager string, tx *rpmdb.Transaction, names map[uint32]strin
 		}
 		counts[it.Action]++
 		switch it.Action {
-		case "upgraded", "downgraded", "reinstalled":
+		case "upgraded", "downgraded", "reinstalled", "replaced":
 			old[it.Name+"."+it.Arch] = it.Version + "-" + it.Release
 		}
 	}

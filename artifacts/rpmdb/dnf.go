@@ -29,7 +29,8 @@ type Transaction struct {
 	LoginUID   *uint32 `json:"login_uid,omitempty"`
 	Cmdline    string  `json:"cmdline,omitempty"`
 	ReleaseVer string  `json:"releasever,omitempty"`
-	// State is "done", "error" or "unknown" (dnf's return code).
+	// State is "done", "error" or "unknown" (dnf's return code); dnf 5
+	// also "started" (never finished).
 	State   string `json:"state"`
 	Comment string `json:"comment,omitempty"`
 	// Offset is the byte offset of the transaction's row in the
@@ -47,10 +48,10 @@ type TransItem struct {
 	Arch    string `json:"arch"`
 	// Action: "install", "upgrade", "upgraded", "downgrade", "downgraded",
 	// "obsolete", "obsoleted", "remove", "reinstall", "reinstalled",
-	// "reason-change".
+	// "reason-change"; dnf 5 says "replaced" for the old halves.
 	Action string `json:"action"`
 	// Reason: "user", "dependency", "weak-dependency", "clean", "group",
-	// "unknown".
+	// "unknown"; dnf 5 adds "none" and "external-user".
 	Reason string `json:"reason"`
 	State  string `json:"state"`
 	Repo   string `json:"repo,omitempty"`
@@ -106,7 +107,11 @@ func ReadHistory(fsys iofs.FS, rel string, warn func(string)) (txs []Transaction
 		ic, nc := t.Col("id"), t.Col("name")
 		err = db.Rows(t, func(r sqlite.Row) error {
 			id, _ := r.Int(ic)
-			m[id] = strings.ToLower(strings.ReplaceAll(r.Text(nc), " ", "-"))
+			n := strings.ToLower(strings.ReplaceAll(r.Text(nc), " ", "-"))
+			if n == "ok" {
+				n = "done" // dnf 5's word for dnf 4's DONE
+			}
+			m[id] = n
 			return nil
 		})
 		if err != nil || len(m) == 0 {
@@ -164,14 +169,48 @@ func ReadHistory(fsys iofs.FS, rel string, warn func(string)) (txs []Transaction
 	}
 
 	// Items: trans_item → rpm (by item_id) and repo.
+	// dnf 5 keeps names and archs in tables of their own.
+	names := func(table string) map[int64]string {
+		m := map[int64]string{}
+		t, err := db.Table(table)
+		if err != nil {
+			return m
+		}
+		ic, nc := t.Col("id"), t.Col("name")
+		_ = db.Rows(t, func(r sqlite.Row) error {
+			id, _ := r.Int(ic)
+			if len(m) < MaxHistoryItems {
+				m[id] = r.Text(nc)
+			}
+			return nil
+		})
+		return m
+	}
 	nevra := map[int64]TransItem{}
 	if rt, err := db.Table("rpm"); err == nil {
 		ic, nc, epc, vc, relc, ac := col(rt, "item_id"), col(rt, "name"), col(rt, "epoch"), col(rt, "version"), col(rt, "release"), col(rt, "arch")
+		nic, aic := col(rt, "name_id"), col(rt, "arch_id")
+		var pkgNames, archs map[int64]string
+		if nc < 0 && nic >= 0 {
+			pkgNames = names("pkg_names")
+		}
+		if ac < 0 && aic >= 0 {
+			archs = names("archs")
+		}
 		if err := db.Rows(rt, func(r sqlite.Row) error {
 			id, _ := r.Int(ic)
 			ep, _ := r.Int(epc)
+			it := TransItem{Name: r.Text(nc), Epoch: ep, Version: r.Text(vc), Release: r.Text(relc), Arch: r.Text(ac)}
+			if pkgNames != nil {
+				n, _ := r.Int(nic)
+				it.Name = pkgNames[n]
+			}
+			if archs != nil {
+				a, _ := r.Int(aic)
+				it.Arch = archs[a]
+			}
 			if len(nevra) < MaxHistoryItems {
-				nevra[id] = TransItem{Name: r.Text(nc), Epoch: ep, Version: r.Text(vc), Release: r.Text(relc), Arch: r.Text(ac)}
+				nevra[id] = it
 			}
 			return nil
 		}); err != nil {

@@ -167,3 +167,59 @@ func TestHistoryCorrupt(t *testing.T) {
 		t.Errorf("checkpointed copy: %d transactions, %v", len(txs), err)
 	}
 }
+
+// TestHistoryDnf5 reads a database laid out as dnf 5 keeps it (enum,
+// name and arch tables; table-level primary keys), written by sqlite3.
+func TestHistoryDnf5(t *testing.T) {
+	testenv.NeedTool(t, "sqlite3")
+	root := t.TempDir()
+	p := filepath.Join(root, HistoryLocations[1])
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	cmd := exec.Command("sqlite3", p)
+	cmd.Stdin = strings.NewReader(`
+CREATE TABLE "trans_state" ("id" INTEGER, "name" TEXT, PRIMARY KEY("id"));
+INSERT INTO "trans_state" VALUES (1, 'Started'), (2, 'Ok'), (3, 'Error');
+CREATE TABLE "trans" ("id" INTEGER, "dt_begin" INTEGER NOT NULL, "dt_end" INTEGER, "rpmdb_version_begin" TEXT,
+	"rpmdb_version_end" TEXT, "releasever" TEXT NOT NULL, "user_id" INTEGER NOT NULL, "description" TEXT,
+	"comment" TEXT, "state_id" INTEGER, PRIMARY KEY("id" AUTOINCREMENT));
+CREATE TABLE "repo" ("id" INTEGER, "repoid" TEXT NOT NULL, PRIMARY KEY("id"));
+CREATE TABLE "pkg_names" ("id" INTEGER, "name" TEXT NOT NULL UNIQUE, PRIMARY KEY("id"));
+CREATE TABLE "archs" ("id" INTEGER, "name" TEXT NOT NULL UNIQUE, PRIMARY KEY("id"));
+CREATE TABLE "item" ("id" INTEGER, PRIMARY KEY("id"));
+CREATE TABLE "trans_item_action" ("id" INTEGER, "name" TEXT, PRIMARY KEY("id"));
+INSERT INTO "trans_item_action" VALUES (1, 'Install'), (2, 'Upgrade'), (3, 'Downgrade'), (4, 'Reinstall'), (5, 'Remove'), (6, 'Replaced'), (7, 'Reason Change');
+CREATE TABLE "trans_item_reason" ("id" INTEGER, "name" TEXT, PRIMARY KEY("id"));
+INSERT INTO "trans_item_reason" VALUES (0, 'None'), (1, 'Dependency'), (2, 'User'), (3, 'Clean'), (4, 'Weak Dependency'), (5, 'Group'), (6, 'External User');
+CREATE TABLE "trans_item_state" ("id" INTEGER, "name" TEXT, PRIMARY KEY("id"));
+INSERT INTO "trans_item_state" VALUES (1, 'Started'), (2, 'Ok'), (3, 'Error');
+CREATE TABLE "trans_item" ("id" INTEGER, "trans_id" INTEGER, "item_id" INTEGER, "repo_id" INTEGER,
+	"action_id" INTEGER NOT NULL, "reason_id" INTEGER NOT NULL, "state_id" INTEGER NOT NULL, PRIMARY KEY("id" AUTOINCREMENT));
+CREATE TABLE "rpm" ("item_id" INTEGER NOT NULL UNIQUE, "name_id" INTEGER NOT NULL, "epoch" INTEGER NOT NULL,
+	"version" TEXT NOT NULL, "release" TEXT NOT NULL, "arch_id" INTEGER NOT NULL);
+INSERT INTO repo VALUES (1, 'fedora');
+INSERT INTO pkg_names VALUES (1, 'htop'), (2, 'bash');
+INSERT INTO archs VALUES (1, 'x86_64');
+INSERT INTO item VALUES (1), (2), (3);
+INSERT INTO rpm VALUES (1, 1, 0, '3.3.0', '1.fc41', 1), (2, 2, 0, '5.2.32', '1.fc41', 1), (3, 2, 0, '5.2.26', '3.fc41', 1);
+INSERT INTO trans VALUES (1, 1730000000, 1730000042, '', '', '41', 1000, 'dnf5 upgrade bash htop', '', 2);
+INSERT INTO trans_item VALUES (1, 1, 1, 1, 1, 2, 2), (2, 1, 2, 1, 2, 2, 2), (3, 1, 3, NULL, 6, 2, 2);
+`)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sqlite3: %v %s", err, out)
+	}
+	txs, _, err := ReadHistory(os.DirFS(root), HistoryLocations[1], func(s string) { t.Error(s) })
+	if err != nil || len(txs) != 1 {
+		t.Fatalf("%d transactions, %v", len(txs), err)
+	}
+	tx := txs[0]
+	if tx.ID != 1 || tx.State != "done" || tx.Cmdline != "dnf5 upgrade bash htop" || tx.LoginUID == nil || *tx.LoginUID != 1000 || len(tx.Items) != 3 {
+		t.Fatalf("transaction %+v", tx)
+	}
+	want := []string{"install htop-3.3.0-1.fc41.x86_64 user done fedora", "upgrade bash-5.2.32-1.fc41.x86_64 user done fedora",
+		"replaced bash-5.2.26-3.fc41.x86_64 user done "}
+	for i, it := range tx.Items {
+		if got := strings.Join([]string{it.Action, it.NEVRA(), it.Reason, it.State, it.Repo}, " "); got != want[i] {
+			t.Errorf("item %d: %q, want %q", i, got, want[i])
+		}
+	}
+}

@@ -561,21 +561,33 @@ func parseColumns(sql string) ([]string, int, []bool, error) {
 		}
 	}
 	defs = append(defs, sql[start:j])
-	var cols []string
+	var cols, types []string
 	var real []bool
 	rowid := -1
+	tablePK := ""
 	for _, d := range defs {
 		d = strings.TrimSpace(d)
 		f := strings.Fields(d)
 		if len(f) == 0 {
 			continue
 		}
+		up := strings.ToUpper(d)
 		switch strings.ToUpper(f[0]) {
 		case "CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN":
+			// PRIMARY KEY("id") on one INTEGER column makes it the
+			// rowid too (dnf 5 declares keys this way).
+			if k := strings.Index(up, "PRIMARY KEY"); k >= 0 {
+				in := d[k+len("PRIMARY KEY"):]
+				if a, b := strings.IndexByte(in, '('), strings.IndexByte(in, ')'); a >= 0 && b > a && !strings.Contains(in[a:b], ",") {
+					kf := strings.Fields(in[a+1 : b])
+					if len(kf) > 0 && !strings.Contains(strings.ToUpper(in[a:b]), "DESC") {
+						tablePK = strings.Trim(kf[0], "\"`[]'")
+					}
+				}
+			}
 			continue
 		}
 		name := strings.Trim(f[0], "\"`[]'")
-		up := strings.ToUpper(d)
 		if len(f) > 1 && strings.ToUpper(f[1]) == "INTEGER" && strings.Contains(up, "PRIMARY KEY") && !strings.Contains(up, "DESC") {
 			rowid = len(cols)
 		}
@@ -584,12 +596,20 @@ func parseColumns(sql string) ([]string, int, []bool, error) {
 		if len(f) > 1 {
 			typ = strings.ToUpper(f[1])
 		}
+		types = append(types, typ)
 		real = append(real, !strings.Contains(typ, "INT") && !strings.Contains(typ, "CHAR") && !strings.Contains(typ, "CLOB") &&
 			!strings.Contains(typ, "TEXT") && !strings.Contains(typ, "BLOB") &&
 			(strings.Contains(typ, "REAL") || strings.Contains(typ, "FLOA") || strings.Contains(typ, "DOUB")))
 	}
 	if len(cols) == 0 {
 		return nil, -1, nil, fmt.Errorf("no columns in %q", trunc(sql))
+	}
+	if rowid < 0 && tablePK != "" {
+		for i, c := range cols {
+			if strings.EqualFold(c, tablePK) && types[i] == "INTEGER" {
+				rowid = i
+			}
+		}
 	}
 	return cols, rowid, real, nil
 }

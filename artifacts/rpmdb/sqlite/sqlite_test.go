@@ -296,3 +296,19 @@ INSERT INTO Packages(blob) SELECT randomblob(i*31) FROM c;`)
 		}
 	})
 }
+
+// TestTablePrimaryKey: a table-level PRIMARY KEY on one INTEGER column
+// makes that column the rowid, as dnf 5 declares its tables.
+func TestTablePrimaryKey(t *testing.T) {
+	p := makeDB(t, t.TempDir(), `CREATE TABLE "trans" (
+	"id" INTEGER,
+	"description" TEXT, /* a comment, with (parens) */
+	PRIMARY KEY("id" AUTOINCREMENT)
+);
+CREATE TABLE pair (a INTEGER, b INTEGER, PRIMARY KEY (a, b));
+INSERT INTO trans(id, description) VALUES (5, 'dnf5 install x'), (9, 'y');
+INSERT INTO pair VALUES (3, 4);`)
+	db := openFile(t, p, false)
+	compare(t, sqlite3Dump(t, copyTo(t, p), "trans", []string{"id", "description"}), dump(t, db, "trans"))
+	compare(t, sqlite3Dump(t, copyTo(t, p), "pair", []string{"a", "b"}), dump(t, db, "pair"))
+}
