@@ -1,9 +1,9 @@
 #!/bin/bash
 # build.sh OUT — builds tiny noarch rpm packages with rpmbuild and installs
 # them with rpm into OUT/root (files and rpmdb.sqlite under
-# OUT/root/var/lib/rpm), then copies the same header blobs into a Berkeley
-# DB hash file OUT/bdb/Packages with db5.3_load (the real BerkeleyDB
-# library), as CentOS 7 / RHEL 8 keep it. Needs rpm, rpmbuild, sqlite3,
+# OUT/root/var/lib/rpm), then copies the same header blobs into Berkeley
+# DB hash files OUT/bdb*/Packages with db5.3_load (the real BerkeleyDB
+# library), as CentOS 7 / RHEL 8 keep them. Needs rpm, rpmbuild, sqlite3,
 # db5.3-util. Prints nothing on success.
 set -euo pipefail
 out=$(realpath "$1")
@@ -56,14 +56,22 @@ rpm --root "$out/root" --dbpath /var/lib/rpm --initdb
 rpm --root "$out/root" --dbpath /var/lib/rpm -i --nodeps --noscripts --nosignature --ignorearch \
 	"$w"/RPMS/noarch/*.rpm >/dev/null 2>&1
 
-# Berkeley DB: key = hnum as a native (little-endian) uint32, value = blob.
+# Berkeley DB: key = hnum as a native-endian uint32, value = blob. Also
+# a big-endian database (as s390x/ppc64 guests write it) and one with
+# page checksums, both by db5.3_load.
 db="$out/root/var/lib/rpm/rpmdb.sqlite"
-{
+dump() { # le|be
 	printf 'VERSION=3\nformat=bytevalue\ntype=hash\ndb_pagesize=4096\nHEADER=END\n'
 	sqlite3 "$db" "select printf('%08x', hnum), lower(hex(blob)) from Packages order by hnum" |
 		while IFS='|' read -r k v; do
-			printf ' %s%s%s%s\n %s\n' "${k:6:2}" "${k:4:2}" "${k:2:2}" "${k:0:2}" "$v"
+			if [ "$1" = le ]; then k="${k:6:2}${k:4:2}${k:2:2}${k:0:2}"; fi
+			printf ' %s\n %s\n' "$k" "$v"
 		done
 	printf 'DATA=END\n'
-} > "$w/Packages.dump"
+}
+dump le > "$w/Packages.dump"
+dump be > "$w/Packages-be.dump"
+mkdir -p "$out/bdb-be" "$out/bdb-chksum"
 db5.3_load -f "$w/Packages.dump" "$out/bdb/Packages"
+db5.3_load -c db_lorder=4321 -f "$w/Packages-be.dump" "$out/bdb-be/Packages"
+db5.3_load -c chksum=1 -f "$w/Packages.dump" "$out/bdb-chksum/Packages"
