@@ -92,6 +92,7 @@ func newAcquireLibvirtCmd() *cobra.Command {
 	cmd.Flags().StringVar(&cfg.URI, "uri", "qemu:///system", "libvirt URI (a local daemon: the dump and backup are read from this host)")
 	cmd.Flags().StringVar(&cfg.Domain, "domain", "", "domain name or UUID")
 	cmd.Flags().StringVar(&cfg.StagingDir, "staging-dir", "", "folder where libvirt writes the dump and backup before they are moved into the case")
+	cmd.Flags().StringVar(&cfg.Method, "method", "", `how disks are copied: "backup" (push-mode backup job; libvirt >= 6, QEMU >= 4.2), "external-snapshot" (disk-only snapshot onto overlays in the staging folder, the original files read in place, then block-commit and pivot back), or empty: backup, falling back to external-snapshot when the daemon refuses it`)
 	f.add(cmd)
 	return cmd
 }
