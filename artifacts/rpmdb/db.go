@@ -69,7 +69,11 @@ func (d Database) Walk(fsys iofs.FS, fn func(*Package, Record) error, warn func(
 	each := func(hnum uint32, blob []byte, off int64) error {
 		p, err := ParsePackage(blob)
 		if err != nil {
-			warn(fmt.Sprintf("%s: record %d at offset %#x: %v", name, hnum, off, err))
+			where := fmt.Sprintf("offset %#x", off)
+			if off < 0 {
+				where = "a page of the -wal log"
+			}
+			warn(fmt.Sprintf("%s: record %d at %s: %v", name, hnum, where, err))
 			return nil
 		}
 		p.HNum = hnum
