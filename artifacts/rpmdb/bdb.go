@@ -73,7 +73,7 @@ func WalkBDB(r io.ReaderAt, size int64, name string, fn func(key uint32, val []b
 	}
 	last = min(last, maxBDBPages)
 	w := &bdbWalker{r: r, name: name, bo: bo, ps: ps, hdr: hdr, last: last,
-		page: make([]byte, ps), ovf: make([]byte, ps)}
+		page: make([]byte, ps), ovf: make([]byte, ps), budget: 2*int64(last) + 16}
 	seen := map[uint32]bool{}
 	for pg := uint32(1); pg <= last; pg++ {
 		off := int64(pg) * int64(ps)
@@ -126,6 +126,10 @@ type bdbWalker struct {
 	ps, hdr   uint32
 	last      uint32
 	page, ovf []byte
+	// budget counts down the overflow pages still to be read: items of a
+	// hostile file could share one long chain and make the walk
+	// quadratic; BerkeleyDB never shares overflow pages.
+	budget int64
 }
 
 // item returns entry i of n on the current page; copy makes inline data
@@ -174,6 +178,9 @@ func (w *bdbWalker) overflow(pg, tlen uint32, where func() string) ([]byte, erro
 			return nil, fmt.Errorf("%w: %s: overflow chain cycles at page %d", ErrBDB, where(), pg)
 		}
 		seen[pg] = true
+		if w.budget--; w.budget < 0 {
+			return nil, fmt.Errorf("%w: %s: overflow pages read more often than the file has pages (shared chains) at page %d", ErrBDB, where(), pg)
+		}
 		off := int64(pg) * int64(w.ps)
 		if _, err := w.r.ReadAt(w.ovf, off); err != nil {
 			return nil, fmt.Errorf("%w: %s: overflow page %d at offset %#x: %v", ErrBDB, where(), pg, off, err)

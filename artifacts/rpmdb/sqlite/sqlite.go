@@ -29,7 +29,7 @@ const MaxPayload = 64 << 20
 
 const maxDepth = 40 // b-trees of a database ≤ 2^64 bytes are far shallower
 
-// DB is an open database file.
+// DB is an open database file. It is not safe for concurrent use.
 type DB struct {
 	r        io.ReaderAt
 	size     int64
@@ -41,6 +41,8 @@ type DB struct {
 	// in walR.
 	wal  map[uint32]int64
 	walR io.ReaderAt
+	// ovfBudget counts down the overflow pages Rows may still read.
+	ovfBudget int64
 }
 
 // Open reads the header of the database in r (size bytes). name labels
@@ -305,6 +307,10 @@ func (db *DB) Rows(t *Table, fn func(Row) error) error {
 	visited := make([]uint64, (uint64(db.nPages)+64)/64)
 	buf := make([]byte, db.pageSize)
 	ovf := make([]byte, db.pageSize)
+	// Cells of a hostile file can share one long overflow chain; reading
+	// it once per cell would take quadratic time. SQLite never shares
+	// pages, so twice the file's pages is plenty.
+	db.ovfBudget = 2*int64(db.nPages) + 16
 	var walk func(pg uint32, depth int) error
 	walk = func(pg uint32, depth int) error {
 		if depth > maxDepth {
@@ -433,6 +439,9 @@ func (db *DB) payload(p []byte, start, plen int, ovf []byte, table string) ([]by
 			return nil, fmt.Errorf("%w: %s: table %s: overflow chain cycles at page %d (offset %#x)", ErrFormat, db.name, table, next, db.pageOff(next))
 		}
 		seen[next] = true
+		if db.ovfBudget--; db.ovfBudget < 0 {
+			return nil, fmt.Errorf("%w: %s: table %s: overflow pages read more often than the file has pages (shared chains) at page %d", ErrFormat, db.name, table, next)
+		}
 		if err := db.page(next, ovf); err != nil {
 			return nil, err
 		}
