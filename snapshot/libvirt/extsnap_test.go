@@ -122,6 +122,14 @@ func TestExternalSnapshotRealDomain(t *testing.T) {
 	staging := filepath.Join(work, "staging")
 	caseDir := t.TempDir()
 	p := New(Config{URI: uri, Domain: name, StagingDir: staging, Method: MethodExternalSnapshot})
+	// The guest writes while its disk is copied (through QEMU, as the
+	// guest would): the copy must not see it, the merge must keep it.
+	p.hv = writeAfterSnapshot{l, func() {
+		out := testenv.Run(t, "virsh", "-c", uri, "qemu-monitor-command", name, "--hmp", `qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "write -P 0x99 2M 64k"`)
+		if strings.Contains(strings.ToLower(string(out)), "error") {
+			t.Fatalf("guest write through HMP qemu-io: %s", out)
+		}
+	}}
 	defer p.Close()
 	a, err := snapshot.NewAcquisition(caseDir, "extsnap", "test", snapshot.Options{})
 	if err != nil {
@@ -141,6 +149,24 @@ func TestExternalSnapshotRealDomain(t *testing.T) {
 			t.Errorf("original disk file: %v", err)
 		}
 	}
+	// The write made during the copy is in the original file now.
+	nowRaw := filepath.Join(t.TempDir(), "now.raw")
+	testenv.Run(t, "qemu-img", "convert", "-U", "-O", "raw", top, nowRaw)
+	now, err := os.ReadFile(nowRaw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := bytes.Clone(want)
+	copy(written[2<<20:2<<20+64<<10], bytes.Repeat([]byte{0x99}, 64<<10))
+	if !bytes.Equal(now, written) {
+		for i := range now {
+			if now[i] != written[i] {
+				t.Logf("first difference at %#x: %#x want %#x", i, now[i], written[i])
+				break
+			}
+		}
+		t.Error("after the merge the original disk does not hold the disk as it was plus the guest's write made during the copy")
+	}
 	if left, _ := filepath.Glob(filepath.Join(staging, "overlay-*")); len(left) > 0 {
 		t.Errorf("overlays left in staging: %v", left)
 	}
@@ -156,6 +182,20 @@ func TestExternalSnapshotRealDomain(t *testing.T) {
 			t.Errorf("no ok action %q in the manifest: %+v", sub, act)
 		}
 	}
+}
+
+// writeAfterSnapshot runs write right after the real snapshot.
+type writeAfterSnapshot struct {
+	hypervisor
+	write func()
+}
+
+func (w writeAfterSnapshot) DomainSnapshotCreateXML(d golibvirt.Domain, x string, fl uint32) (golibvirt.DomainSnapshot, error) {
+	s, err := w.hypervisor.DomainSnapshotCreateXML(d, x, fl)
+	if err == nil {
+		w.write()
+	}
+	return s, err
 }
 
 // refuseBackup answers backup-begin as a daemon without backup jobs does
