@@ -87,6 +87,9 @@ type Driver struct {
 	// superblock magic only.
 	Probe func(r io.ReaderAt, size int64) bool
 	Open  func(r io.ReaderAt, size int64) (FS, error)
+	// Replay, when not nil, opens the volume as the kernel would see it
+	// after mounting: a journal that needs recovery is replayed in memory.
+	Replay func(r io.ReaderAt, size int64) (FS, error)
 }
 
 var (
@@ -129,11 +132,24 @@ func Detect(r io.ReaderAt, size int64) string {
 	return ""
 }
 
-// Open detects the filesystem on a volume and opens it read-only.
-func Open(r io.ReaderAt, size int64) (FS, error) {
+// Open detects the filesystem on a volume and opens it read-only, as it is
+// on disk — as TSK and debugfs read it.
+func Open(r io.ReaderAt, size int64) (FS, error) { return open(r, size, false) }
+
+// OpenReplayed is Open, but a filesystem whose journal needs recovery (the
+// VM was stopped or snapshotted while running) is shown as after the
+// kernel's replay on mount, with the committed transactions applied in
+// memory; nothing is written. Drivers without replay open as Open.
+func OpenReplayed(r io.ReaderAt, size int64) (FS, error) { return open(r, size, true) }
+
+func open(r io.ReaderAt, size int64, replay bool) (FS, error) {
 	for _, d := range sorted() {
 		if d.Probe(r, size) {
-			f, err := d.Open(r, size)
+			openFS := d.Open
+			if replay && d.Replay != nil {
+				openFS = d.Replay
+			}
+			f, err := openFS(r, size)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", d.Name, err)
 			}

@@ -109,7 +109,7 @@ a finding at or above that severity exists (for CI).`,
 			if err := os.MkdirAll(dir, 0o750); err != nil {
 				return err
 			}
-			ev, err := openEvidence(args, ef.root, ef.snapshot)
+			ev, err := openEvidence(args, ef)
 			if err != nil {
 				return err
 			}

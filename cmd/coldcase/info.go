@@ -58,7 +58,8 @@ func buildInfo(ev *evidence) infoReport {
 }
 
 func newInfoCmd() *cobra.Command {
-	var output, snapshot string
+	var output string
+	var ef evidenceFlags
 	cmd := &cobra.Command{
 		Use:   "info IMAGE...",
 		Short: "Describe images: container chain, volumes, filesystems and the guest's mounts",
@@ -76,7 +77,7 @@ guest's /etc/fstab assembles them.`,
 			if err := checkFormat(output, "table", "json"); err != nil {
 				return err
 			}
-			ev, err := openEvidence(args, "", snapshot)
+			ev, err := openEvidence(args, ef)
 			if err != nil {
 				return err
 			}
@@ -89,7 +90,7 @@ guest's /etc/fstab assembles them.`,
 		},
 	}
 	outputFlag(cmd, &output, "table", "json")
-	snapshotFlag(cmd, &snapshot)
+	ef.addImageFlags(cmd)
 	return cmd
 }
 

@@ -36,12 +36,21 @@ type evidenceFlags struct {
 	volume   string
 	root     string
 	snapshot string
+	replay   bool
 }
 
 func (f *evidenceFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.volume, "volume", "", "read one volume instead of the assembled guest: p2, d2p1, vg0/root, or a partition/LV UUID")
 	cmd.Flags().StringVar(&f.root, "root", "", "examine an extracted directory tree instead of images")
+	f.addImageFlags(cmd)
+}
+
+// addImageFlags adds the flags that say how images are read: --snapshot
+// and --replay-journal.
+func (f *evidenceFlags) addImageFlags(cmd *cobra.Command) {
 	snapshotFlag(cmd, &f.snapshot)
+	cmd.Flags().BoolVar(&f.replay, "replay-journal", false,
+		"show ext4 filesystems whose journal needs recovery as the kernel would after mounting (committed transactions applied in memory; the image is not written)")
 }
 
 // snapshotFlag adds --snapshot, which reads a qcow2 internal snapshot
@@ -60,7 +69,7 @@ func openImage(path, snapshot string) (*image.Image, error) {
 
 // open opens the evidence a verb names and the tree it reads (see FS).
 func (f *evidenceFlags) open(images []string) (*evidence, iofs.FS, string, error) {
-	ev, err := openEvidence(images, f.root, f.snapshot)
+	ev, err := openEvidence(images, *f)
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -73,8 +82,10 @@ func (f *evidenceFlags) open(images []string) (*evidence, iofs.FS, string, error
 }
 
 // openEvidence opens images (several for LVM spanning disks), their
-// volumes and filesystems, and assembles the guest.
-func openEvidence(paths []string, root, snapshot string) (*evidence, error) {
+// volumes and filesystems, and assembles the guest — or, with f.root, a
+// directory tree.
+func openEvidence(paths []string, f evidenceFlags) (*evidence, error) {
+	root, snapshot := f.root, f.snapshot
 	ev := &evidence{Paths: paths, FSErrors: map[string]error{}}
 	if root != "" {
 		if len(paths) > 0 || snapshot != "" {
@@ -99,7 +110,11 @@ func openEvidence(paths []string, root, snapshot string) (*evidence, error) {
 		if v.Container {
 			continue
 		}
-		f, err := cfs.Open(v, v.Size)
+		openFS := cfs.Open
+		if f.replay {
+			openFS = cfs.OpenReplayed
+		}
+		fsys, err := openFS(v, v.Size)
 		if err != nil {
 			ev.FSErrors[v.Selector] = err
 			if !errors.Is(err, cfs.ErrUnknown) {
@@ -107,7 +122,7 @@ func openEvidence(paths []string, root, snapshot string) (*evidence, error) {
 			}
 			continue
 		}
-		ev.FSs = append(ev.FSs, guest.Filesystem{Volume: v, FS: f})
+		ev.FSs = append(ev.FSs, guest.Filesystem{Volume: v, FS: fsys})
 	}
 	if len(ev.FSs) > 0 {
 		g, err := guest.Assemble(ev.FSs)

@@ -41,9 +41,10 @@ import (
 )
 
 func init() {
-	cfs.Register(cfs.Driver{Name: "ext4", Probe: Probe, Open: func(r io.ReaderAt, size int64) (cfs.FS, error) {
-		return Open(r, size)
-	}})
+	cfs.Register(cfs.Driver{Name: "ext4", Probe: Probe,
+		Open:   func(r io.ReaderAt, size int64) (cfs.FS, error) { return Open(r, size) },
+		Replay: func(r io.ReaderAt, size int64) (cfs.FS, error) { return OpenReplayed(r, size) },
+	})
 }
 
 // Probe reports whether the volume carries the ext2/3/4 superblock magic.
