@@ -21,22 +21,26 @@ func init() { verbs = append(verbs, newExamineCmd) }
 // caseRecord is case.json: what was examined, by what, when, and what
 // happened on the way.
 type caseRecord struct {
-	Tool     string            `json:"tool"`
-	Version  string            `json:"version"`
-	Host     string            `json:"examiner_host"`
-	Operator string            `json:"operator,omitempty"`
-	Started  time.Time         `json:"started"`
-	Finished time.Time         `json:"finished"`
-	Images   []hashedImage     `json:"images,omitempty"`
-	Root     string            `json:"root,omitempty"`
-	Info     *infoReport       `json:"info,omitempty"`
-	Guest    guestSummary      `json:"guest"`
-	Ran      []string          `json:"ran"`
-	Outputs  []string          `json:"outputs"`
-	Events   int64             `json:"events"`
-	Files    int               `json:"filesystem_objects"`
-	Warnings []string          `json:"warnings,omitempty"`
-	Errors   map[string]string `json:"errors,omitempty"`
+	Tool     string        `json:"tool"`
+	Version  string        `json:"version"`
+	Host     string        `json:"examiner_host"`
+	Operator string        `json:"operator,omitempty"`
+	Started  time.Time     `json:"started"`
+	Finished time.Time     `json:"finished"`
+	Images   []hashedImage `json:"images,omitempty"`
+	Root     string        `json:"root,omitempty"`
+	// How the evidence was read, where not the default.
+	Volume        string            `json:"volume,omitempty"`
+	Snapshot      string            `json:"snapshot,omitempty"`
+	ReplayJournal bool              `json:"replay_journal,omitempty"`
+	Info          *infoReport       `json:"info,omitempty"`
+	Guest         guestSummary      `json:"guest"`
+	Ran           []string          `json:"ran"`
+	Outputs       []string          `json:"outputs"`
+	Events        int64             `json:"events"`
+	Files         int               `json:"filesystem_objects"`
+	Warnings      []string          `json:"warnings,omitempty"`
+	Errors        map[string]string `json:"errors,omitempty"`
 }
 
 type hashedImage struct {
@@ -103,7 +107,8 @@ a finding at or above that severity exists (for CI).`,
 			if err != nil {
 				return withCode(exitUsage, err)
 			}
-			rec := caseRecord{Tool: "coldcase", Version: version, Started: time.Now().UTC(), Errors: map[string]string{}}
+			rec := caseRecord{Tool: "coldcase", Version: version, Started: time.Now().UTC(), Errors: map[string]string{},
+				Volume: ef.volume, Snapshot: ef.snapshot, ReplayJournal: ef.replay}
 			rec.Host, _ = os.Hostname()
 			rec.Operator = os.Getenv("USER")
 			if err := os.MkdirAll(dir, 0o750); err != nil {
