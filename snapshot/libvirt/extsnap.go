@@ -244,13 +244,19 @@ func (p *Provider) mergeBack(a *snapshot.Acquisition) error {
 	var left []overlay
 	var errs []error
 	for _, o := range p.overlays {
-		if err := p.commitOne(a, o); err != nil {
-			left = append(left, o)
-			errs = append(errs, fmt.Errorf("disk %s: %w", o.target, err))
-			a.Record(fmt.Sprintf("disk %s LEFT ON OVERLAY %s (its backing file is the original %s; the guest's writes since the snapshot are only in the overlay: do not delete it). To finish by hand: %s; then check `virsh -c %s domblklist %s` shows %s and remove %s",
-				o.target, o.overlay, o.orig, manualCommit(p.cfg.URI, p.info.Name, o.target),
-				p.cfg.URI, shellQuote(p.info.Name), o.orig, o.overlay), "", err)
+		jobLeft, err := p.commitOne(a, o)
+		if err == nil {
+			continue
 		}
+		left = append(left, o)
+		errs = append(errs, fmt.Errorf("disk %s: %w", o.target, err))
+		finish := manualCommit(p.cfg.URI, p.info.Name, o.target)
+		if jobLeft {
+			finish = fmt.Sprintf("%s (a block-commit job may still run on %s: if `%s` lists none, run %s instead)",
+				manualPivot(p.cfg.URI, p.info.Name, o.target), o.target, manualJobInfo(p.cfg.URI, p.info.Name, o.target), finish)
+		}
+		a.Record(fmt.Sprintf("disk %s LEFT ON OVERLAY %s (its backing file is the original %s; the guest's writes since the snapshot are only in the overlay: do not delete it or the staging folder). To finish by hand: %s; then check `virsh -c %s domblklist %s` shows %s and remove %s",
+			o.target, o.overlay, o.orig, finish, shellQuote(p.cfg.URI), shellQuote(p.info.Name), o.orig, o.overlay), "", err)
 	}
 	p.overlays = left
 	return errors.Join(errs...)
@@ -261,53 +267,68 @@ func manualCommit(uri, domain, target string) string {
 	return fmt.Sprintf("virsh -c %s blockcommit %s %s --active --shallow --wait --pivot --verbose", shellQuote(uri), shellQuote(domain), target)
 }
 
-func (p *Provider) commitOne(a *snapshot.Acquisition, o overlay) error {
+func manualPivot(uri, domain, target string) string {
+	return fmt.Sprintf("virsh -c %s blockjob %s %s --pivot", shellQuote(uri), shellQuote(domain), target)
+}
+
+func manualJobInfo(uri, domain, target string) string {
+	return fmt.Sprintf("virsh -c %s blockjob %s %s --info", shellQuote(uri), shellQuote(domain), target)
+}
+
+// commitOne merges one overlay back. jobLeft says a commit job may still
+// exist when it fails (the manual fix is then a pivot, not a new commit).
+func (p *Provider) commitOne(a *snapshot.Acquisition, o overlay) (jobLeft bool, err error) {
 	flags := golibvirt.DomainBlockCommitActive | golibvirt.DomainBlockCommitShallow
-	err := p.hv.DomainBlockCommit(p.dom, o.target, nil, nil, 0, flags)
+	err = p.hv.DomainBlockCommit(p.dom, o.target, nil, nil, 0, flags)
 	a.Record(fmt.Sprintf("block-commit %s: overlay %s into %s (active, shallow)", o.target, o.overlay, o.orig), "", err)
 	if err != nil {
-		return err
+		return false, err
 	}
 	// An active commit never ends by itself: it becomes ready (cur ==
 	// end, which libvirt reports only once QEMU says ready) and mirrors
-	// new writes until the pivot.
+	// new writes until the pivot. A daemon that reports cur == end too
+	// early refuses the pivot with "not ready for pivot yet": retried.
 	deadline := time.Now().Add(p.cfg.CommitTimeout)
 	for {
 		found, _, _, cur, end, err := p.hv.DomainGetBlockJobInfo(p.dom, o.target, 0)
-		if err == nil && found == 0 {
-			err = errors.New("the block-commit job ended before it was ready")
-		}
 		if err != nil {
 			a.Record("read block-commit state of "+o.target, "", err)
-			return err
+			return true, err
+		}
+		if found == 0 {
+			err := errors.New("the block-commit job ended before it was ready")
+			a.Record("read block-commit state of "+o.target, "", err)
+			return false, err
 		}
 		if cur == end {
-			a.Record(fmt.Sprintf("block-commit %s ready (%d of %d bytes)", o.target, cur, end), "", nil)
-			break
+			err = p.hv.DomainBlockJobAbort(p.dom, o.target, golibvirt.DomainBlockJobAbortPivot)
+			var lerr golibvirt.Error
+			if !errors.As(err, &lerr) || golibvirt.ErrorNumber(lerr.Code) != golibvirt.ErrBlockCopyActive {
+				a.Record(fmt.Sprintf("block-commit %s ready (%d of %d bytes): pivot back to %s", o.target, cur, end, o.orig), "", err)
+				if err != nil {
+					return true, err
+				}
+				break
+			}
 		}
 		if time.Now().After(deadline) {
-			err := fmt.Errorf("block-commit not ready after %v (%d of %d bytes)", p.cfg.CommitTimeout, cur, end)
+			err := fmt.Errorf("block-commit not ready for its pivot after %v (%d of %d bytes)", p.cfg.CommitTimeout, cur, end)
 			// Cancelled before the pivot, the disk stays on its overlay,
 			// which still holds every write.
 			aerr := p.hv.DomainBlockJobAbort(p.dom, o.target, 0)
 			a.Record("cancel block-commit of "+o.target+" (no pivot: the disk stays on its overlay)", "", aerr)
-			return err
+			return aerr != nil, err
 		}
 		time.Sleep(p.cfg.PollInterval)
-	}
-	err = p.hv.DomainBlockJobAbort(p.dom, o.target, golibvirt.DomainBlockJobAbortPivot)
-	a.Record("pivot "+o.target+" back to "+o.orig, "", err)
-	if err != nil {
-		return err
 	}
 	err = p.checkSources([]overlay{o}, func(o overlay) string { return o.orig })
 	a.Record("check disk "+o.target+" runs on "+o.orig+" again", "", err)
 	if err != nil {
-		return err
+		return false, err
 	}
 	err = os.Remove(o.overlay)
 	a.Record("remove overlay "+o.overlay, "", err)
-	return nil // the overlay is out of use: a leftover file is no danger
+	return false, nil // the overlay is out of use: a leftover file is no danger
 }
 
 // shellQuote quotes s for a POSIX shell when it needs it.

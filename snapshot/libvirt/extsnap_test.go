@@ -177,7 +177,7 @@ func TestExternalSnapshotRealDomain(t *testing.T) {
 	if m.Status != snapshot.StatusComplete || len(m.Evidence) != 2 {
 		t.Errorf("manifest status %q, %d evidence files, want complete and 2", m.Status, len(m.Evidence))
 	}
-	for _, sub := range []string{"external disk-only snapshot", "block-commit vda", "pivot vda", "qemu-img rebase -u -F qcow2 -b disk-vda.backing1.qcow2 disk-vda.qcow2"} {
+	for _, sub := range []string{"external disk-only snapshot", "block-commit vda: overlay", ": pivot back to " + top, "qemu-img rebase -u -F qcow2 -b disk-vda.backing1.qcow2 disk-vda.qcow2"} {
 		if act := actionWith(m, sub); act == nil || act.Result != snapshot.ResultOK {
 			t.Errorf("no ok action %q in the manifest: %+v", sub, act)
 		}
@@ -276,58 +276,80 @@ func (failCommit) DomainBlockCommit(golibvirt.Domain, string, golibvirt.OptStrin
 	return golibvirt.Error{Code: uint32(golibvirt.ErrOperationFailed), Message: "operation failed: injected block-commit failure"}
 }
 
+// failPivot lets the commit job run to ready on the daemon and then fails
+// the pivot, which leaves the job running.
+type failPivot struct{ hypervisor }
+
+func (f failPivot) DomainBlockJobAbort(d golibvirt.Domain, disk string, fl golibvirt.DomainBlockJobAbortFlags) error {
+	if fl&golibvirt.DomainBlockJobAbortPivot != 0 {
+		return golibvirt.Error{Code: uint32(golibvirt.ErrOperationFailed), Message: "operation failed: injected pivot failure"}
+	}
+	return f.hypervisor.DomainBlockJobAbort(d, disk, fl)
+}
+
 // A failed merge leaves the domain on its overlay, and the manifest says
 // so with the command that finishes the job — which the test then runs.
-func TestCommitFailureLeavesOverlay(t *testing.T) {
+func TestMergeFailureLeavesOverlay(t *testing.T) {
 	uri := needLibvirtd(t)
-	l, dom, name, work, top, _, want := chainDomain(t, uri, "failcommit")
-	staging := filepath.Join(work, "staging")
-	caseDir := t.TempDir()
-	p := New(Config{URI: uri, Domain: name, StagingDir: staging, Method: MethodExternalSnapshot})
-	p.hv = failCommit{l}
-	defer p.Close()
-	a, err := snapshot.NewAcquisition(caseDir, "failcommit", "test", snapshot.Options{})
-	if err != nil {
-		t.Fatal(err)
+	for _, c := range []struct {
+		name   string
+		wrap   func(hypervisor) hypervisor
+		manual func(uri, domain, target string) string
+	}{
+		{"commit", func(h hypervisor) hypervisor { return failCommit{h} }, manualCommit},
+		{"pivot", func(h hypervisor) hypervisor { return failPivot{h} }, manualPivot},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l, dom, name, work, top, _, want := chainDomain(t, uri, "fail"+c.name)
+			staging := filepath.Join(work, "staging")
+			caseDir := t.TempDir()
+			p := New(Config{URI: uri, Domain: name, StagingDir: staging, Method: MethodExternalSnapshot})
+			p.hv = c.wrap(l)
+			defer p.Close()
+			a, err := snapshot.NewAcquisition(caseDir, "fail"+c.name, "test", snapshot.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := snapshot.Acquire(context.Background(), p, a); err == nil {
+				t.Fatalf("acquire succeeded with a failing %s", c.name)
+			}
+			src := diskSource(t, l, dom, "vda")
+			if filepath.Dir(src) != staging || !strings.HasPrefix(filepath.Base(src), "overlay-vda-") {
+				t.Fatalf("vda source %q, want an overlay in %s", src, staging)
+			}
+			if _, err := os.Stat(src); err != nil {
+				t.Fatalf("overlay the domain runs on: %v", err)
+			}
+			wantRunning(t, l, dom)
+			m := a.Manifest()
+			cmd := c.manual(uri, name, "vda")
+			act := actionWith(m, "LEFT ON OVERLAY "+src)
+			if act == nil || act.Result != snapshot.ResultError || !strings.Contains(act.Detail, cmd) || !strings.Contains(act.Detail, top) {
+				t.Fatalf("manifest does not say vda is left on %s with %q: %+v", src, cmd, act)
+			}
+			if m.Status != snapshot.StatusFailed {
+				t.Errorf("manifest status %q, want failed", m.Status)
+			}
+			// The evidence itself was copied before the merge and is
+			// sound: every file verifies, though the case is failed (the
+			// operator must finish the merge).
+			checkChainEvidence(t, caseDir, want)
+			r, err := snapshot.Verify(caseDir, nil)
+			if r == nil || len(r.Files) != 2 {
+				t.Fatalf("verify: %v %+v", err, r)
+			}
+			for _, f := range r.Files {
+				if !f.OK {
+					t.Errorf("verify: %+v", f)
+				}
+			}
+			// The recorded command finishes the job.
+			args := strings.Fields(cmd)
+			testenv.Run(t, args[0], args[1:]...)
+			if src := diskSource(t, l, dom, "vda"); src != top {
+				t.Errorf("vda source %q after %s, want %q", src, cmd, top)
+			}
+			wantRunning(t, l, dom)
+		})
 	}
-	if err := snapshot.Acquire(context.Background(), p, a); err == nil {
-		t.Fatal("acquire succeeded with a failing block-commit")
-	}
-	src := diskSource(t, l, dom, "vda")
-	if filepath.Dir(src) != staging || !strings.HasPrefix(filepath.Base(src), "overlay-vda-") {
-		t.Fatalf("vda source %q, want an overlay in %s", src, staging)
-	}
-	if _, err := os.Stat(src); err != nil {
-		t.Fatalf("overlay the domain runs on: %v", err)
-	}
-	wantRunning(t, l, dom)
-	m := a.Manifest()
-	cmd := manualCommit(uri, name, "vda")
-	act := actionWith(m, "LEFT ON OVERLAY "+src)
-	if act == nil || act.Result != snapshot.ResultError || !strings.Contains(act.Detail, cmd) || !strings.Contains(act.Detail, top) {
-		t.Fatalf("manifest does not say vda is left on %s with %q: %+v", src, cmd, act)
-	}
-	if m.Status != snapshot.StatusFailed {
-		t.Errorf("manifest status %q, want failed", m.Status)
-	}
-	// The evidence itself was copied before the merge and is sound:
-	// every file verifies, though the case is failed (the operator must
-	// finish the merge).
-	checkChainEvidence(t, caseDir, want)
-	r, err := snapshot.Verify(caseDir, nil)
-	if r == nil || len(r.Files) != 2 {
-		t.Fatalf("verify: %v %+v", err, r)
-	}
-	for _, f := range r.Files {
-		if !f.OK {
-			t.Errorf("verify: %+v", f)
-		}
-	}
-	// The recorded command finishes the job.
-	args := strings.Fields(cmd)
-	testenv.Run(t, args[0], args[1:]...)
-	if src := diskSource(t, l, dom, "vda"); src != top {
-		t.Errorf("vda source %q after the manual blockcommit, want %q", src, top)
-	}
-	wantRunning(t, l, dom)
 }
