@@ -455,21 +455,52 @@ func (d *Decoder) huffman(dst []byte, out int, lit *[litTableSize]uint32, dist *
 	src := d.src
 	bitbuf, bitsleft, pos := d.bitbuf, d.bitsleft, d.pos
 
-	// The fast loop runs while two words of input can be loaded (a refill
-	// at the top and one before a match) and dst has room for three
-	// literals and the longest match copied in words: no per-byte bounds
-	// to test. Up to three literals are decoded per refill (15 bits each
-	// at most) before a match needs 48 bits.
-	for pos+16 <= len(src) && out+fastRoom <= len(dst) {
-		bitbuf |= binary.LittleEndian.Uint64(src[pos:]) << bitsleft
-		pos += int(63-bitsleft) >> 3
-		bitsleft |= 56
+	// A turn is fast while two words of input can be loaded (a refill at
+	// the top, one before a match) and dst has room for three literals and
+	// the longest match copied in words: no per-byte bounds to test, and
+	// up to three literals (15 bits each at most) per refill before a
+	// match needs 48 bits. Near the end of the input or of dst a turn is
+	// careful: bytes are loaded one at a time, padded with zeros that
+	// overrun catches, and dst's end is watched.
+	for {
+		fast := pos+16 <= len(src) && out+fastRoom <= len(dst)
+		if fast {
+			bitbuf |= binary.LittleEndian.Uint64(src[pos:]) << bitsleft
+			pos += int(63-bitsleft) >> 3
+			bitsleft |= 56
+		} else {
+			if pos*8-int(bitsleft) > len(src)*8 {
+				d.bitbuf, d.bitsleft, d.pos = bitbuf, bitsleft, pos
+				return out, false, d.fail(len(src), "compressed block")
+			}
+			for bitsleft < 56 {
+				if pos < len(src) {
+					bitbuf |= uint64(src[pos]) << bitsleft
+				}
+				pos++
+				bitsleft += 8
+			}
+		}
 		e := lookLit(lit, bitbuf)
+		if !fast && out == len(dst) {
+			// Full: the block ends here only if its end-of-block code is
+			// next, and wholly in the input.
+			ended := e&fEnd != 0 && pos*8-int(bitsleft)+int(e&0xff) <= len(src)*8
+			if ended {
+				bitbuf >>= e & 0xff
+				bitsleft -= uint(e & 0xff)
+			}
+			d.bitbuf, d.bitsleft, d.pos = bitbuf, bitsleft, pos
+			return out, ended, nil
+		}
 		if e&fLiteral != 0 {
 			bitbuf >>= e & 0xff
 			bitsleft -= uint(e & 0xff)
 			dst[out] = byte(e >> 16)
 			out++
+			if !fast {
+				continue
+			}
 			if e = lookLit(lit, bitbuf); e&fLiteral != 0 {
 				bitbuf >>= e & 0xff
 				bitsleft -= uint(e & 0xff)
@@ -488,76 +519,6 @@ func (d *Decoder) huffman(dst []byte, out int, lit *[litTableSize]uint32, dist *
 				pos += int(63-bitsleft) >> 3
 				bitsleft |= 56
 			}
-		}
-		if e&(fEnd|fInvalid) != 0 {
-			if e&fEnd != 0 {
-				bitbuf >>= e & 0xff
-				bitsleft -= uint(e & 0xff)
-				d.bitbuf, d.bitsleft, d.pos = bitbuf, bitsleft, pos
-				return out, true, nil
-			}
-			d.bitbuf, d.bitsleft, d.pos = bitbuf, bitsleft, pos
-			return out, false, d.fail(d.offset(), "invalid literal/length code")
-		}
-		nb, x := uint(e&0xff), uint(e>>8&15)
-		length := int(e>>16) + int(bitbuf>>nb&(1<<x-1))
-		bitbuf >>= nb + x
-		bitsleft -= nb + x
-
-		e = lookDist(dist, bitbuf)
-		if e&fInvalid != 0 {
-			d.bitbuf, d.bitsleft, d.pos = bitbuf, bitsleft, pos
-			return out, false, d.fail(d.offset(), "invalid distance code")
-		}
-		nb, x = uint(e&0xff), uint(e>>8&15)
-		distance := int(e>>16) + int(bitbuf>>nb&(1<<x-1))
-		bitbuf >>= nb + x
-		bitsleft -= nb + x
-		if distance > out {
-			d.bitbuf, d.bitsleft, d.pos = bitbuf, bitsleft, pos
-			return out, false, d.fail(d.offset(), fmt.Sprintf("match distance %d before the start of the output (%d bytes)", distance, out))
-		}
-		copyMatch(dst, out, distance, length)
-		out += length
-	}
-
-	// The careful loop: near the end of the input or of dst.
-	for {
-		if pos+8 <= len(src) {
-			bitbuf |= binary.LittleEndian.Uint64(src[pos:]) << bitsleft
-			pos += int(63-bitsleft) >> 3
-			bitsleft |= 56
-		} else {
-			if pos*8-int(bitsleft) > len(src)*8 {
-				d.bitbuf, d.bitsleft, d.pos = bitbuf, bitsleft, pos
-				return out, false, d.fail(len(src), "compressed block")
-			}
-			for bitsleft < 56 {
-				if pos < len(src) {
-					bitbuf |= uint64(src[pos]) << bitsleft
-				}
-				pos++
-				bitsleft += 8
-			}
-		}
-		e := lookLit(lit, bitbuf)
-		if out == len(dst) {
-			// Full: the block ends here only if its end-of-block code is
-			// next, and wholly in the input.
-			ended := e&fEnd != 0 && pos*8-int(bitsleft)+int(e&0xff) <= len(src)*8
-			if ended {
-				bitbuf >>= e & 0xff
-				bitsleft -= uint(e & 0xff)
-			}
-			d.bitbuf, d.bitsleft, d.pos = bitbuf, bitsleft, pos
-			return out, ended, nil
-		}
-		if e&fLiteral != 0 {
-			bitbuf >>= e & 0xff
-			bitsleft -= uint(e & 0xff)
-			dst[out] = byte(e >> 16)
-			out++
-			continue
 		}
 		if e&(fEnd|fInvalid) != 0 {
 			if e&fEnd != 0 {
