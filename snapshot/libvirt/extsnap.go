@@ -249,7 +249,7 @@ func (p *Provider) mergeBack(a *snapshot.Acquisition) error {
 			continue
 		}
 		left = append(left, o)
-		errs = append(errs, fmt.Errorf("disk %s: %w", o.target, err))
+		errs = append(errs, fmt.Errorf("disk %s left on overlay %s (see the manifest to finish by hand): %w", o.target, o.overlay, err))
 		finish := manualCommit(p.cfg.URI, p.info.Name, o.target)
 		if jobLeft {
 			finish = fmt.Sprintf("%s (a block-commit job may still run on %s: if `%s` lists none, run %s instead)",

@@ -1,13 +1,25 @@
 // Package libvirt acquires a libvirt/QEMU domain: link down on every
-// interface, suspend, a memory-only ELF core dump, and a copy of each disk
-// through a push-mode backup job, talking to libvirtd over its socket with
-// github.com/digitalocean/go-libvirt (no libvirt C library).
+// interface, suspend, a memory-only ELF core dump, and a copy of each disk,
+// talking to libvirtd over its socket with github.com/digitalocean/go-libvirt
+// (no libvirt C library).
+//
+// Disks are copied by one of two methods (Config.Method). A push-mode
+// backup job (virDomainBackupBegin, libvirt ≥ 6 with QEMU ≥ 4.2) writes a
+// raw point-in-time copy of each disk. Where the daemon refuses backup jobs
+// (older hypervisors such as CentOS 7's), or when asked, an external
+// disk-only snapshot puts every disk on a qcow2 overlay in the staging
+// folder; the original files, now stable, are read in place, read-only,
+// each with its backing chain, keeping their format; then each overlay is
+// block-committed back and the disk pivoted to its original file. A disk
+// whose merge fails is left running on its overlay, and the manifest says
+// so with the virsh command that finishes the merge.
 //
 // The daemon writes the core dump and backup files itself, as root or as
-// the QEMU user, so they go to a staging folder on the daemon's host; this
-// package therefore needs the daemon to be local (a unix-socket URI). Each
-// staged file is then streamed into the case folder through a hashing
-// EvidenceWriter and removed.
+// the QEMU user, so they go to a staging folder on the daemon's host, and
+// disk files are read where they are; this package therefore needs the
+// daemon to be local (a unix-socket URI). Each file is streamed into the
+// case folder through a hashing EvidenceWriter; staged ones are then
+// removed.
 package libvirt
 
 import (

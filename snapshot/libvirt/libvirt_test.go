@@ -192,6 +192,9 @@ func TestLinkDownXML(t *testing.T) {
 	if len(info.Interfaces) != 2 || len(info.Disks) != 1 || info.Disks[0].Target != "vda" || info.Name != "d" {
 		t.Fatalf("parsed %+v", info)
 	}
+	if len(info.OtherDisks) != 1 || info.OtherDisks[0] != "hdc" {
+		t.Errorf("other disks %q, want [hdc]", info.OtherDisks)
+	}
 	for _, ifc := range info.Interfaces {
 		out, err := ifc.LinkDownXML()
 		if err != nil {
@@ -211,6 +214,7 @@ func TestLinkDownXML(t *testing.T) {
 func FuzzParseDomainXML(f *testing.F) {
 	f.Add([]byte(`<domain><name>d</name><devices><interface type='user'><mac address='52:54:00:01:02:04'/><link state='up'/></interface><disk device='disk'><target dev='vda'/></disk></devices></domain>`))
 	f.Add([]byte(`<domain><devices><interface type='bridge'><source bridge='br0'/><target dev='vnet0'/></interface></devices></domain>`))
+	f.Add([]byte(`<domain><devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/v/top.qcow2' index='2'/><backingStore type='file' index='1'><format type='qcow2'/><source file='/v/base.qcow2'/><backingStore/></backingStore><target dev='vda' bus='virtio'/></disk><disk type='file' device='cdrom'><target dev='hdc'/></disk></devices></domain>`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		info, err := ParseDomainXML(data)
 		if err != nil {
