@@ -222,7 +222,7 @@ func (f *FS) stat(in *Inode) (*cfs.Stat, error) {
 func (f *FS) statInto(in *Inode, st *cfs.Stat) error {
 	*st = cfs.Stat{
 		Inode:   in.Num,
-		Mode:    fileMode(in.Mode),
+		Mode:    fsutil.UnixMode(in.Mode),
 		RawMode: uint32(in.Mode),
 		Size:    int64(in.Size),
 		UID:     in.UID,
@@ -583,7 +583,7 @@ func (f *FS) readDirInode(in *Inode) ([]iofs.DirEntry, error) {
 			// no file type in the entry (ext2 without filetype): ask the inode
 			var child Inode
 			if f.readInode(uint64(e.Ino), &child) == nil {
-				de.typ = fileMode(child.Mode).Type()
+				de.typ = fsutil.UnixMode(child.Mode).Type()
 			}
 		}
 		return nil

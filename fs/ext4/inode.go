@@ -2,7 +2,6 @@ package ext4
 
 import (
 	"encoding/binary"
-	iofs "io/fs"
 	"time"
 )
 
@@ -115,35 +114,3 @@ func decodeInode(in *Inode, num uint64, off int64, b []byte) {
 func (in *Inode) isDir() bool     { return in.Mode&sIFMT == sIFDIR }
 func (in *Inode) isSymlink() bool { return in.Mode&sIFMT == sIFLNK }
 func (in *Inode) isRegular() bool { return in.Mode&sIFMT == sIFREG }
-
-// fileMode converts i_mode to an io/fs FileMode.
-func fileMode(m uint16) iofs.FileMode {
-	mode := iofs.FileMode(m & 0o777)
-	switch m & sIFMT {
-	case sIFDIR:
-		mode |= iofs.ModeDir
-	case sIFLNK:
-		mode |= iofs.ModeSymlink
-	case sIFCHR:
-		mode |= iofs.ModeDevice | iofs.ModeCharDevice
-	case sIFBLK:
-		mode |= iofs.ModeDevice
-	case sIFIFO:
-		mode |= iofs.ModeNamedPipe
-	case sIFSOCK:
-		mode |= iofs.ModeSocket
-	case sIFREG:
-	default:
-		mode |= iofs.ModeIrregular
-	}
-	if m&0o4000 != 0 {
-		mode |= iofs.ModeSetuid
-	}
-	if m&0o2000 != 0 {
-		mode |= iofs.ModeSetgid
-	}
-	if m&0o1000 != 0 {
-		mode |= iofs.ModeSticky
-	}
-	return mode
-}

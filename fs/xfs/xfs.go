@@ -299,7 +299,7 @@ func (x *FS) readLink(ip *inode) (string, error) {
 func (x *FS) stat(ip *inode) *fs.Stat {
 	st := &fs.Stat{
 		Inode:   ip.ino,
-		Mode:    fileMode(ip.mode),
+		Mode:    fsutil.UnixMode(ip.mode),
 		RawMode: uint32(ip.mode),
 		Size:    ip.size,
 		UID:     ip.uid,
@@ -327,37 +327,6 @@ func (x *FS) StatInode(ino uint64) (*fs.Stat, error) {
 		return nil, err
 	}
 	return x.stat(ip), nil
-}
-
-func fileMode(m uint16) iofs.FileMode {
-	mode := iofs.FileMode(m & 0o777)
-	if m&0o4000 != 0 {
-		mode |= iofs.ModeSetuid
-	}
-	if m&0o2000 != 0 {
-		mode |= iofs.ModeSetgid
-	}
-	if m&0o1000 != 0 {
-		mode |= iofs.ModeSticky
-	}
-	switch m & 0xf000 {
-	case 0x8000:
-	case 0x4000:
-		mode |= iofs.ModeDir
-	case 0xa000:
-		mode |= iofs.ModeSymlink
-	case 0x2000:
-		mode |= iofs.ModeDevice | iofs.ModeCharDevice
-	case 0x6000:
-		mode |= iofs.ModeDevice
-	case 0x1000:
-		mode |= iofs.ModeNamedPipe
-	case 0xc000:
-		mode |= iofs.ModeSocket
-	default:
-		mode |= iofs.ModeIrregular
-	}
-	return mode
 }
 
 // ftypeMode maps a directory entry's file type byte to a mode type.
@@ -512,7 +481,7 @@ func (e *dirEntry) Type() iofs.FileMode {
 	if err != nil {
 		return iofs.ModeIrregular
 	}
-	return fileMode(ip.mode).Type()
+	return fsutil.UnixMode(ip.mode).Type()
 }
 
 func (e *dirEntry) Info() (iofs.FileInfo, error) {

@@ -131,3 +131,37 @@ func SafeName(s string) string {
 	}
 	return s
 }
+
+// UnixMode converts a Unix st_mode (type and permission bits, as ext4's
+// i_mode and XFS's di_mode store it) to an io/fs FileMode. A type Unix
+// does not define is ModeIrregular.
+func UnixMode(m uint16) iofs.FileMode {
+	mode := iofs.FileMode(m & 0o777)
+	switch m & 0xf000 {
+	case 0x8000:
+	case 0x4000:
+		mode |= iofs.ModeDir
+	case 0xa000:
+		mode |= iofs.ModeSymlink
+	case 0x2000:
+		mode |= iofs.ModeDevice | iofs.ModeCharDevice
+	case 0x6000:
+		mode |= iofs.ModeDevice
+	case 0x1000:
+		mode |= iofs.ModeNamedPipe
+	case 0xc000:
+		mode |= iofs.ModeSocket
+	default:
+		mode |= iofs.ModeIrregular
+	}
+	if m&0o4000 != 0 {
+		mode |= iofs.ModeSetuid
+	}
+	if m&0o2000 != 0 {
+		mode |= iofs.ModeSetgid
+	}
+	if m&0o1000 != 0 {
+		mode |= iofs.ModeSticky
+	}
+	return mode
+}
