@@ -71,6 +71,7 @@ func backupRefused(err error) bool {
 // happens, and costs a few milliseconds and one commit of an empty
 // overlay.
 func (p *Provider) externalSnapshot(a *snapshot.Acquisition) error {
+	p.fillChains(a)
 	// Check every file before changing anything: a disk that cannot be
 	// read in place must fail here, not with the domain on overlays.
 	for _, d := range p.info.Disks {
@@ -158,25 +159,64 @@ func checkLocal(what, typ, src string) error {
 	return f.Close()
 }
 
+// fillChains reads the backing chain of each qcow2 disk the daemon does
+// not describe from the qcow2 headers. A chain that cannot be read is
+// recorded, and the disk copied without it: the top file is evidence too.
+func (p *Provider) fillChains(a *snapshot.Acquisition) {
+	for i, d := range p.info.Disks {
+		if d.BackingKnown || d.Format != "qcow2" || (d.Type != "" && d.Type != "file" && d.Type != "block") {
+			continue
+		}
+		chain, err := qcow2Chain(d.Source)
+		var names []string
+		for _, b := range chain {
+			names = append(names, b.Source+" ("+b.Format+")")
+		}
+		if len(names) == 0 {
+			names = append(names, "none")
+		}
+		a.Record(fmt.Sprintf("disk %s: the daemon does not describe its backing chain; read from the qcow2 headers: %s", d.Target, strings.Join(names, " → ")), "", err)
+		p.info.Disks[i].Backing = chain
+		p.info.Disks[i].BackingKnown = err == nil
+	}
+}
+
 // stageOriginals queues each disk file and its backing chain for reading
 // in place. A qcow2 (or other layered) copy is useless without the files
 // under it, and a shared base image may change or vanish later, so the
-// whole chain is copied, each file once.
+// whole chain is copied, each file once. Backing files keep their own
+// base names where they can: coldcase's image reader then finds them
+// beside the copy that names them, whatever folder that names.
 func (p *Provider) stageOriginals(a *snapshot.Acquisition) {
-	seen := map[string]string{}
+	seen := map[string]string{} // source path → evidence name
+	used := map[string]bool{"memory.elf": true}
+	for _, d := range p.info.Disks {
+		used["disk-"+d.Target+ext(d.Format)] = true
+	}
 	for _, d := range p.info.Disks {
 		name := "disk-" + d.Target + ext(d.Format)
 		p.staged = append(p.staged, staged{path: d.Source, name: name, kind: "disk", keep: true,
 			origin: fmt.Sprintf("%s %s (%s, the domain's own file, read while frozen)", d.Target, d.Source, orUnknown(d.Format))})
 		seen[d.Source] = name
 		chain := []string{name}
+		renamed := false
 		for i, bf := range d.Backing {
 			bname, ok := seen[bf.Source]
 			if !ok {
-				bname = fmt.Sprintf("disk-%s.backing%d%s", d.Target, i+1, ext(bf.Format))
+				bname = filepath.Base(bf.Source)
+				if !safeFileName(bname) || used[bname] {
+					bname = fmt.Sprintf("disk-%s.backing%d%s", d.Target, i+1, ext(bf.Format))
+					for used[bname] {
+						bname = "x" + bname
+					}
+					renamed = true
+				}
+				used[bname] = true
 				seen[bf.Source] = bname
 				p.staged = append(p.staged, staged{path: bf.Source, name: bname, kind: "disk", keep: true,
 					origin: fmt.Sprintf("%s backing file %d: %s (%s)", d.Target, i+1, bf.Source, orUnknown(bf.Format))})
+			} else if bname != filepath.Base(bf.Source) {
+				renamed = true
 			}
 			chain = append(chain, bname)
 		}
@@ -187,12 +227,29 @@ func (p *Provider) stageOriginals(a *snapshot.Acquisition) {
 			for i := 0; i+1 < len(chain); i++ {
 				fix = append(fix, fmt.Sprintf("qemu-img rebase -u -F %s -b %s %s", orUnknown(d.Backing[i].Format), chain[i+1], chain[i]))
 			}
-			a.Record(fmt.Sprintf("disk %s is a chain of %d files, copied as %s; the copies name the original backing paths, so on working copies run: %s",
-				d.Target, len(chain), strings.Join(chain, " → "), strings.Join(fix, "; ")), "", nil)
+			reads := "coldcase reads the chain from the case folder as it is (backing files keep their base names)"
+			if renamed {
+				reads = "some backing files were renamed, so coldcase too needs the rebased working copies"
+			}
+			a.Record(fmt.Sprintf("disk %s is a chain of %d files, copied as %s; %s; QEMU tools follow the original backing paths written in the copies, so for them run on working copies: %s",
+				d.Target, len(chain), strings.Join(chain, " → "), reads, strings.Join(fix, "; ")), "", nil)
 		case !d.BackingKnown && d.Format != "raw":
-			a.Record(fmt.Sprintf("disk %s: the daemon does not describe its backing chain; check it with qemu-img info --backing-chain on the copy", d.Target), "", nil)
+			a.Record(fmt.Sprintf("disk %s: its backing chain is unknown; check it with qemu-img info --backing-chain on the copy", d.Target), "", nil)
 		}
 	}
+}
+
+// safeFileName accepts a plain file name for the case folder.
+func safeFileName(s string) bool {
+	if s == "" || len(s) > 200 || s[0] == '.' || strings.HasPrefix(s, snapshot.ManifestName) || strings.HasSuffix(s, snapshot.PartialSuffix) {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._-+", c)) {
+			return false
+		}
+	}
+	return true
 }
 
 func ext(format string) string {

@@ -86,7 +86,7 @@ func wantRunning(t *testing.T, l *golibvirt.Libvirt, dom golibvirt.Domain) {
 func checkChainEvidence(t *testing.T, caseDir string, want []byte) {
 	t.Helper()
 	tmp := t.TempDir()
-	for _, n := range []string{"disk-vda.qcow2", "disk-vda.backing1.qcow2"} {
+	for _, n := range []string{"disk-vda.qcow2", "base.qcow2"} {
 		data, err := os.ReadFile(filepath.Join(caseDir, n))
 		if err != nil {
 			t.Fatalf("evidence: %v", err)
@@ -95,7 +95,7 @@ func checkChainEvidence(t *testing.T, caseDir string, want []byte) {
 			t.Fatal(err)
 		}
 	}
-	testenv.Run(t, "sh", "-c", "cd "+tmp+" && qemu-img rebase -u -F qcow2 -b disk-vda.backing1.qcow2 disk-vda.qcow2 && qemu-img convert -O raw disk-vda.qcow2 got.raw")
+	testenv.Run(t, "sh", "-c", "cd "+tmp+" && qemu-img rebase -u -F qcow2 -b base.qcow2 disk-vda.qcow2 && qemu-img convert -O raw disk-vda.qcow2 got.raw")
 	got, err := os.ReadFile(filepath.Join(tmp, "got.raw"))
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +177,7 @@ func TestExternalSnapshotRealDomain(t *testing.T) {
 	if m.Status != snapshot.StatusComplete || len(m.Evidence) != 2 {
 		t.Errorf("manifest status %q, %d evidence files, want complete and 2", m.Status, len(m.Evidence))
 	}
-	for _, sub := range []string{"external disk-only snapshot", "block-commit vda: overlay", ": pivot back to " + top, "qemu-img rebase -u -F qcow2 -b disk-vda.backing1.qcow2 disk-vda.qcow2"} {
+	for _, sub := range []string{"external disk-only snapshot", "block-commit vda: overlay", ": pivot back to " + top, "qemu-img rebase -u -F qcow2 -b base.qcow2 disk-vda.qcow2", "coldcase reads the chain from the case folder as it is"} {
 		if act := actionWith(m, sub); act == nil || act.Result != snapshot.ResultOK {
 			t.Errorf("no ok action %q in the manifest: %+v", sub, act)
 		}
@@ -351,5 +351,66 @@ func TestMergeFailureLeavesOverlay(t *testing.T) {
 			}
 			wantRunning(t, l, dom)
 		})
+	}
+}
+
+// A shut-off domain has no QEMU to snapshot or commit: its files are read
+// as they are, and its configuration is not changed.
+func TestExternalSnapshotShutOffDomain(t *testing.T) {
+	uri := needLibvirtd(t)
+	testenv.NeedTool(t, "qemu-img", "qemu-io")
+	work := qemuDir(t)
+	base := filepath.Join(work, "base.qcow2")
+	top := filepath.Join(work, "top.qcow2")
+	testenv.Run(t, "qemu-img", "create", "-q", "-f", "qcow2", base, "16M")
+	testenv.Run(t, "qemu-io", "-f", "qcow2", "-c", "write -P 0x55 3M 128k", base)
+	testenv.Run(t, "qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", base, top)
+	testenv.Run(t, "qemu-io", "-f", "qcow2", "-c", "write -P 0x66 3M 4k", top)
+	raw := filepath.Join(t.TempDir(), "want.raw")
+	testenv.Run(t, "qemu-img", "convert", "-O", "raw", top, raw)
+	want, err := os.ReadFile(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(uri)
+	l, err := golibvirt.ConnectToURI(u)
+	if err != nil {
+		t.Fatalf("connect %s: %v", uri, err)
+	}
+	defer l.Disconnect()
+	name := fmt.Sprintf("coldcase-test-%d-shutoff", os.Getpid())
+	dom, err := l.DomainDefineXML(fmt.Sprintf(domainXML, name, top))
+	if err != nil {
+		t.Fatalf("define domain: %v", err)
+	}
+	defer l.DomainUndefine(dom)
+	caseDir := t.TempDir()
+	p := New(Config{URI: uri, Domain: name, StagingDir: filepath.Join(work, "staging"), Method: MethodExternalSnapshot})
+	defer p.Close()
+	a, err := snapshot.NewAcquisition(caseDir, "shutoff", "test", snapshot.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := snapshot.Acquire(context.Background(), p, a); err != nil {
+		t.Fatalf("acquire: %v\nactions: %+v", err, a.Manifest().Actions)
+	}
+	m := a.Manifest()
+	if act := actionWith(m, "domain is shut off"); act == nil || act.Result != snapshot.ResultOK {
+		t.Errorf("shut-off domain recorded as %+v", act)
+	}
+	if act := actionWith(m, "external disk-only snapshot (atomic"); act != nil {
+		t.Errorf("snapshot of a shut-off domain: %+v", act)
+	}
+	if src := diskSource(t, l, dom, "vda"); src != top {
+		t.Errorf("vda source %q, want %q", src, top)
+	}
+	// An inactive domain's XML describes no backing chain: it is read
+	// from the qcow2 headers.
+	if act := actionWith(m, "read from the qcow2 headers: "+base+" (qcow2)"); act == nil || act.Result != snapshot.ResultOK {
+		t.Errorf("backing chain from the headers recorded as %+v", act)
+	}
+	checkChainEvidence(t, caseDir, want)
+	if r, err := snapshot.Verify(caseDir, nil); err != nil {
+		t.Fatalf("verify: %v %+v", err, r)
 	}
 }
