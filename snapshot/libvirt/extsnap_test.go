@@ -13,6 +13,7 @@ import (
 
 	golibvirt "github.com/digitalocean/go-libvirt"
 
+	"github.com/coldcase-dfir/coldcase/image"
 	"github.com/coldcase-dfir/coldcase/internal/testenv"
 	"github.com/coldcase-dfir/coldcase/snapshot"
 )
@@ -139,6 +140,17 @@ func TestExternalSnapshotRealDomain(t *testing.T) {
 		t.Fatalf("acquire: %v\nactions: %+v", err, a.Manifest().Actions)
 	}
 	checkChainEvidence(t, caseDir, want)
+	// coldcase's own reader takes the chain from the case folder as is.
+	im, err := image.Open(filepath.Join(caseDir, "disk-vda.qcow2"))
+	if err != nil {
+		t.Fatalf("image.Open of the evidence: %v", err)
+	}
+	got := make([]byte, im.Size())
+	_, err = im.ReadAt(got, 0)
+	im.Close()
+	if err != nil || !bytes.Equal(got, want) {
+		t.Errorf("image.Open of the evidence chain reads another disk (%v)", err)
+	}
 	// Back on its own file, which is still there, and still running.
 	if src := diskSource(t, l, dom, "vda"); src != top {
 		t.Errorf("vda source %q after acquisition, want the original %q", src, top)
