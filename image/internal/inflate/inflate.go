@@ -549,7 +549,20 @@ func (d *Decoder) huffman(dst []byte, out int, lit *[litTableSize]uint32, dist *
 			return out, false, d.fail(d.offset(), fmt.Sprintf("match distance %d before the start of the output (%d bytes)", distance, out))
 		}
 		if out+length+8 <= len(dst) {
-			copyMatch(dst, out, distance, length)
+			if distance >= 8 {
+				// Most matches are short: their first two words without a
+				// loop (copyMatch, inlined by hand for this case).
+				s := out - distance
+				binary.LittleEndian.PutUint64(dst[out:], binary.LittleEndian.Uint64(dst[s:]))
+				if length > 8 {
+					binary.LittleEndian.PutUint64(dst[out+8:], binary.LittleEndian.Uint64(dst[s+8:]))
+					for i := 16; i < length; i += 8 {
+						binary.LittleEndian.PutUint64(dst[out+i:], binary.LittleEndian.Uint64(dst[s+i:]))
+					}
+				}
+			} else {
+				copyMatch(dst, out, distance, length)
+			}
 			out += length
 			continue
 		}
