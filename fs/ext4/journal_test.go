@@ -6,7 +6,6 @@ import (
 	"fmt"
 	iofs "io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -72,11 +71,7 @@ func TestJournalReplay(t *testing.T) {
 	b, _ := os.ReadFile(img)
 	os.WriteFile(dirty, b, 0o644)
 	os.WriteFile(fixed, b, 0o644)
-	p, _ := testenv.LookPath("e2fsck")
-	out, err := runExit(p, "-fy", fixed)
-	if err != nil {
-		t.Fatalf("e2fsck: %v\n%s", err, out)
-	}
+	testenv.Fsck(t, fixed)
 
 	asIs := openFile(t, dirty)
 	if !asIs.Info().Dirty {
@@ -124,15 +119,3 @@ func TestJournalReplay(t *testing.T) {
 	t.Logf("notes: %q", replayed.Info().Notes)
 }
 
-// runExit runs a command and accepts exit status 1 (e2fsck: "errors
-// corrected", which a replay is).
-func runExit(name string, args ...string) ([]byte, error) {
-	cmd := execCommand(name, args...)
-	out, err := cmd.CombinedOutput()
-	if cmd.ProcessState != nil && cmd.ProcessState.ExitCode() == 1 {
-		err = nil
-	}
-	return out, err
-}
-
-var execCommand = exec.Command

@@ -124,6 +124,22 @@ func Run(t testing.TB, name string, args ...string) []byte {
 	return out
 }
 
+// Fsck runs e2fsck -fy on an image, accepting exit status 1 ("errors
+// corrected", which replaying a journal is).
+func Fsck(t testing.TB, img string) []byte {
+	t.Helper()
+	p, err := LookPath("e2fsck")
+	if err != nil {
+		t.Fatalf("e2fsck: %v", err)
+	}
+	cmd := exec.Command(p, "-fy", img)
+	out, err := cmd.CombinedOutput()
+	if err != nil && cmd.ProcessState.ExitCode() != 1 {
+		t.Fatalf("e2fsck -fy %s: %v\n%s", img, err, out)
+	}
+	return out
+}
+
 // Output runs a command and returns its stdout only, failing on error.
 func Output(t testing.TB, name string, args ...string) []byte {
 	t.Helper()
