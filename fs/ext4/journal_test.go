@@ -118,4 +118,3 @@ func TestJournalReplay(t *testing.T) {
 	}
 	t.Logf("notes: %q", replayed.Info().Notes)
 }
-
