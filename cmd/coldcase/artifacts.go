@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	iofs "io/fs"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -73,6 +74,11 @@ func runArtifacts(ctx context.Context, fsys iofs.FS, ev *evidence, sel string, o
 	}
 	env.Events = sink
 	set := &artifactSet{Host: env.Host, Zone: env.ZoneName, Records: map[string]any{}, Errors: map[string]string{}}
+	if len(want) == 0 && sink != nil {
+		if err := snapshotEvents(ev, sink); err != nil {
+			return nil, err
+		}
+	}
 	for _, x := range artifacts.Extractors() {
 		if len(want) > 0 && !want[x.Name] {
 			continue
@@ -184,6 +190,30 @@ func writeRecordTables(w io.Writer, set *artifactSet) error {
 	}
 	if n := len(set.Warnings); n > 0 {
 		fmt.Fprintf(w, "\n%d warnings about the evidence; -o json lists them\n", n)
+	}
+	return nil
+}
+
+// snapshotEvents puts each qcow2 internal snapshot of the evidence on the
+// timeline: when the disk's older state was kept, and whether the VM's
+// memory was saved with it (memory forensics material inside the image).
+func snapshotEvents(ev *evidence, sink timeline.Sink) error {
+	for _, im := range ev.Images {
+		for _, l := range im.Layers {
+			for _, sn := range l.Snapshots {
+				msg := fmt.Sprintf("qcow2 internal snapshot %s %q of %s: disk %d bytes", sn.ID, sn.Name, filepath.Base(l.Path), sn.DiskSize)
+				if sn.VMStateSize > 0 {
+					msg += fmt.Sprintf(", VM memory and device state %d bytes", sn.VMStateSize)
+				}
+				e := timeline.Event{Time: sn.Date, TimestampDesc: "Snapshot taken", Message: msg, Source: "image",
+					Evidence: timeline.Evidence{Image: l.Path, Offset: -1},
+					Attrs: map[string]string{"snapshot_id": sn.ID, "snapshot_name": sn.Name, "disk_size": fmt.Sprint(sn.DiskSize),
+						"vm_state_size": fmt.Sprint(sn.VMStateSize), "vm_clock": sn.VMClock.String()}}
+				if err := sink.Add(e); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	return nil
 }

@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coldcase-dfir/coldcase/internal/testenv"
 )
@@ -63,6 +65,18 @@ func TestInternalSnapshot(t *testing.T) {
 	if err != nil || !strings.Contains(cat, "203.0.113.9") {
 		t.Fatalf("cat --snapshot: %v\n%s", err, cat)
 	}
+	// The snapshot is on the timeline, at the time info gives.
+	var rep infoReport
+	js, err := runOut(t, "info", img, "-o", "json")
+	if err != nil || json.Unmarshal([]byte(js), &rep) != nil || len(rep.Images) != 1 || len(rep.Images[0].Chain[0].Snapshots) != 1 {
+		t.Fatalf("info -o json: %v\n%s", err, js)
+	}
+	taken := rep.Images[0].Chain[0].Snapshots[0].Date.UTC().Format(time.RFC3339)
+	tl, err := runOut(t, "timeline", img, "--source", "image", "-o", "csv")
+	if err != nil || !strings.Contains(tl, "before-cleanup") || !strings.Contains(tl, strings.TrimSuffix(taken, "Z")) {
+		t.Errorf("timeline --source image: %v, want the snapshot at %s\n%s", err, taken, tl)
+	}
+
 	out := filepath.Join(dir, "dump.raw")
 	if err := run(t, "dump", img, "--snapshot", "before-cleanup", "-o", out); err != nil {
 		t.Fatal(err)
