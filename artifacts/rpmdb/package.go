@@ -140,28 +140,28 @@ func NewPackage(h *Header) (*Package, error) {
 	for i, name := range names {
 		f := &p.Files[i]
 		f.Path = name
-		if sizes != nil {
+		if len(sizes) > 0 {
 			f.Size = int64(sizes[i])
 		}
-		if modes != nil {
+		if len(modes) > 0 {
 			f.Mode = uint16(modes[i])
 		}
-		if mtimes != nil {
+		if len(mtimes) > 0 {
 			f.Mtime = time.Unix(int64(uint32(mtimes[i])), 0).UTC()
 		}
-		if flags != nil {
+		if len(flags) > 0 {
 			f.Flags = uint32(flags[i])
 		}
-		if digests != nil {
+		if len(digests) > 0 {
 			f.Digest = digests[i]
 		}
-		if users != nil {
+		if len(users) > 0 {
 			f.User = users[i]
 		}
-		if groups != nil {
+		if len(groups) > 0 {
 			f.Group = groups[i]
 		}
-		if links != nil {
+		if len(links) > 0 {
 			f.LinkTo = links[i]
 		}
 	}
