@@ -550,8 +550,9 @@ func (d *Decoder) huffman(dst []byte, out int, lit *[litTableSize]uint32, dist *
 		}
 		if out+length+8 <= len(dst) {
 			if distance >= 8 {
-				// Most matches are short: their first two words without a
-				// loop (copyMatch, inlined by hand for this case).
+				// A word or more back, each word read was written before:
+				// copy a word at a time, the first two (most matches are
+				// short) without a loop.
 				s := out - distance
 				binary.LittleEndian.PutUint64(dst[out:], binary.LittleEndian.Uint64(dst[s:]))
 				if length > 8 {
@@ -561,7 +562,7 @@ func (d *Decoder) huffman(dst []byte, out int, lit *[litTableSize]uint32, dist *
 					}
 				}
 			} else {
-				copyMatch(dst, out, distance, length)
+				copyNear(dst, out, distance, length)
 			}
 			out += length
 			continue
@@ -598,24 +599,20 @@ func lookDist(t *[distTableSize]uint32, bitbuf uint64) uint32 {
 	return e
 }
 
-// copyMatch copies length bytes from distance back to dst[out:], which
-// has 8 bytes of room past the match. Matches at least a word back are
-// copied a word at a time: each word read was written before.
-func copyMatch(dst []byte, out, distance, length int) {
+// copyNear copies a match less than a word back (distance 1-7) to
+// dst[out:], which has 8 bytes of room past it: a run of one byte a word
+// at a time, other short periods byte by byte, each byte read after it
+// was written.
+func copyNear(dst []byte, out, distance, length int) {
 	s := out - distance
-	switch {
-	case distance >= 8:
-		for i := 0; i < length; i += 8 {
-			binary.LittleEndian.PutUint64(dst[out+i:], binary.LittleEndian.Uint64(dst[s+i:]))
-		}
-	case distance == 1:
+	if distance == 1 {
 		v := uint64(dst[s]) * 0x0101010101010101
 		for i := 0; i < length; i += 8 {
 			binary.LittleEndian.PutUint64(dst[out+i:], v)
 		}
-	default:
-		for i := range length {
-			dst[out+i] = dst[s+i]
-		}
+		return
+	}
+	for i := range length {
+		dst[out+i] = dst[s+i]
 	}
 }
